@@ -1,0 +1,121 @@
+"""Settings of the reference server: defaults, then SOCKETPROOF_* variables, then explicit values.
+
+Every setting is validated once, at start-up, so a bad value stops the server with a
+message naming the setting instead of failing on the first connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from server.faults import Faults, parse_faults
+
+DEFAULT_SECRET = "socketproof-development-secret-change-me"
+ENV_PREFIX = "SOCKETPROOF_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"setting {name!r} ({ENV_PREFIX}{name.upper()}): {problem}")
+        self.name = name
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the server needs to know; times are seconds."""
+
+    jwt_secret: str = DEFAULT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_audience: str | None = None
+    max_connections_per_user: int = 5
+    max_message_bytes: int = 65536
+    queue_size: int = 100
+    queue_ttl: float = 60.0
+    heartbeat_interval: float = 20.0
+    heartbeat_timeout: float = 10.0
+    rate_limit: int = 1000
+    allowed_origins: tuple[str, ...] = ()
+    faults: Faults = dataclasses.field(default_factory=Faults)
+
+
+_ALGORITHMS = {"HS256", "HS384", "HS512"}
+
+
+def _as_int(name: str, value: Any, minimum: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {number}")
+    return number
+
+
+def _as_seconds(name: str, value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(name, f"expected seconds (a number), got {value!r}") from None
+    if not number > 0 or number != number or number == float("inf"):
+        raise ConfigError(name, f"must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def _as_origins(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(item.strip() for item in value if item and item.strip())
+
+
+def _convert(name: str, value: Any) -> Any:
+    if name == "jwt_secret":
+        if not str(value):
+            raise ConfigError(name, "must not be empty")
+        return str(value)
+    if name == "jwt_algorithm":
+        if str(value) not in _ALGORITHMS:
+            raise ConfigError(name, f"must be one of {sorted(_ALGORITHMS)}, got {value!r}")
+        return str(value)
+    if name == "jwt_audience":
+        return str(value) if value not in (None, "") else None
+    if name in ("max_connections_per_user", "max_message_bytes", "queue_size"):
+        return _as_int(name, value, 1)
+    if name == "rate_limit":
+        return _as_int(name, value, 0)
+    if name in ("queue_ttl", "heartbeat_interval", "heartbeat_timeout"):
+        return _as_seconds(name, value)
+    if name == "allowed_origins":
+        return _as_origins(name, value)
+    if name == "faults":
+        if isinstance(value, Faults):
+            return value
+        try:
+            return parse_faults(str(value or ""))
+        except ValueError as error:
+            raise ConfigError(name, str(error)) from None
+    raise ConfigError(name, "unknown setting")  # pragma: no cover - guarded by caller
+
+
+SETTING_NAMES = tuple(field.name for field in dataclasses.fields(Settings))
+
+
+def load_settings(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings from defaults, then SOCKETPROOF_* variables, then `config`."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name in SETTING_NAMES:
+        env_value = environ.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = env_value
+    for name, value in (config or {}).items():
+        if name not in SETTING_NAMES:
+            raise ConfigError(name, f"unknown setting; known: {', '.join(SETTING_NAMES)}")
+        values[name] = value
+    return Settings(**{name: _convert(name, value) for name, value in values.items()})

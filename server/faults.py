@@ -1,0 +1,96 @@
+"""Fault switches: each makes the reference server wrong in exactly one way.
+
+They exist so that every test and every check can be shown to catch the bug it is for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+_PROBABILITIES = ("drop", "duplicate", "reorder")
+_FLAGS = (
+    "leak_connections",
+    "skip_heartbeat",
+    "accept_expired_tokens",
+    "accept_any_signature",
+    "no_queue_expiry",
+    "queue_unbounded",
+    "stale_snapshot",
+)
+KNOWN_FAULTS = (*_PROBABILITIES, "delay_ms", "crash_on", *_FLAGS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Faults:
+    """The switches that are on; all off by default."""
+
+    drop: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    delay_ms: float = 0.0
+    crash_on: str | None = None
+    leak_connections: bool = False
+    skip_heartbeat: bool = False
+    accept_expired_tokens: bool = False
+    accept_any_signature: bool = False
+    no_queue_expiry: bool = False
+    queue_unbounded: bool = False
+    stale_snapshot: bool = False
+
+    def active(self) -> dict[str, object]:
+        """The switches that differ from the default, for logs and /stats."""
+        default = Faults()
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) != getattr(default, field.name)
+        }
+
+    def describe(self) -> str:
+        return ",".join(
+            name if value is True else f"{name}={value}" for name, value in self.active().items()
+        )
+
+
+def parse_faults(text: str) -> Faults:
+    """Parse `drop=0.05,leak_connections,crash_on=echo`; raise ValueError naming the bad part."""
+    values: dict[str, object] = {}
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        name, has_value, raw = (item.strip() for item in part.partition("="))
+        if name not in KNOWN_FAULTS:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join(KNOWN_FAULTS)}")
+        if name in _PROBABILITIES:
+            values[name] = _probability(name, raw if has_value else "")
+        elif name == "delay_ms":
+            values[name] = _amount(name, raw if has_value else "")
+        elif name == "crash_on":
+            if not raw:
+                raise ValueError("fault 'crash_on' needs a message type, e.g. crash_on=echo")
+            values[name] = raw
+        else:
+            if has_value and raw.lower() not in ("1", "true", "on", "yes"):
+                raise ValueError(f"fault {name!r} is a switch and takes no value, got {raw!r}")
+            values[name] = True
+    return Faults(**values)  # type: ignore[arg-type]
+
+
+def _probability(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"fault {name!r} needs a probability, e.g. {name}=0.05") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"fault {name!r} probability must be between 0 and 1, got {raw}")
+    return value
+
+
+def _amount(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"fault {name!r} needs an amount, e.g. {name}=200") from None
+    if value < 0:
+        raise ValueError(f"fault {name!r} must not be negative, got {raw}")
+    return value

@@ -1,0 +1,85 @@
+"""Command line and gevent WSGI serving for the reference server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import gevent
+import gevent.event
+from gevent.pywsgi import WSGIHandler, WSGIServer
+
+from server.app import UPGRADED_KEY, create_app
+from server.config import SETTING_NAMES, ConfigError
+
+log = logging.getLogger("socketproof.server")
+
+
+class ClosingHandler(WSGIHandler):
+    """Ends the TCP connection once a WebSocket session is over (RFC 6455, 7.1.1).
+
+    gevent's handler would otherwise go back to its HTTP keep-alive loop, read the
+    client's next bytes as a new HTTP request ("Invalid HTTP method") and keep the
+    socket open after the close handshake.
+    """
+
+    def handle_one_response(self) -> None:
+        super().handle_one_response()
+        if self.environ.get(UPGRADED_KEY):
+            self.close_connection = True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Socketproof reference WebSocket server (docs/protocol.md). "
+        "Every setting can also come from SOCKETPROOF_<NAME> environment variables.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one and prints it (default 8765)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"a setting, repeatable; names: {', '.join(SETTING_NAMES)}",
+    )
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides: dict[str, str] = {}
+    for item in args.set:
+        name, has_value, value = item.partition("=")
+        if not has_value:
+            parser.error(f"--set takes NAME=VALUE, got {item!r}")
+        overrides[name.strip()] = value
+    try:
+        app = create_app(overrides)
+    except ConfigError as error:
+        print(f"python -m server: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        server = WSGIServer((args.host, args.port), app, handler_class=ClosingHandler, log=None)
+        server.start()
+    except OSError as error:
+        print(f"python -m server: error: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return 2
+    host, port = server.address[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Socketproof reference server listening on ws://{shown}:{port}/ws", flush=True)
+
+    stop = gevent.event.Event()
+    gevent.signal_handler(signal.SIGTERM, stop.set)
+    gevent.signal_handler(signal.SIGINT, stop.set)
+    stop.wait()
+    app.extensions["socketproof"].transport.close_all()
+    server.stop(timeout=2)
+    return 0

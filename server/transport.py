@@ -1,0 +1,215 @@
+"""The network layer: moves frames between flask-sock sockets and the protocol core.
+
+Everything the protocol decides lives in `server.core`; this module only reads frames,
+writes frames, sends heartbeat pings and closes sockets. It runs on gevent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import gevent
+from simple_websocket import ConnectionClosed, Server
+from wsproto.events import Ping, TextMessage
+
+from server.auth import Claims
+from server.core import (
+    CLOSE_GOING_AWAY,
+    CLOSE_HEARTBEAT,
+    CLOSE_TOKEN_EXPIRED,
+    Connection,
+    Hub,
+    Outbound,
+)
+
+log = logging.getLogger("socketproof.server")
+
+SEND_TIMEOUT = 10.0  # a peer that reads nothing for this long is dropped
+CLOSE_TIMEOUT = 1.0  # how long we wait for the peer's close frame before ending TCP
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+class Link:
+    """One live socket and what the transport tracks for it (heartbeat, token timer)."""
+
+    __slots__ = ("ws", "conn", "lock", "ping_sent_at", "next_ping", "timer", "dead")
+
+    def __init__(self, ws: Server, conn: Connection, next_ping: float) -> None:
+        self.ws = ws
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.ping_sent_at: float | None = None
+        self.next_ping = next_ping
+        self.timer: gevent.Greenlet | None = None
+        self.dead = False
+
+    def _write(self, data: bytes) -> None:
+        with self.lock:
+            with gevent.Timeout(SEND_TIMEOUT):
+                self.ws.sock.sendall(data)
+
+    def send_text(self, text: str) -> None:
+        if self.dead or not self.ws.connected:
+            return
+        try:
+            self._write(self.ws.ws.send(TextMessage(data=text)))
+        except (OSError, gevent.Timeout, Exception):  # noqa: BLE001 - any send failure ends the link
+            self.abort()
+
+    def ping(self) -> None:
+        try:
+            self._write(self.ws.ws.send(Ping()))
+        except (OSError, gevent.Timeout, Exception):  # noqa: BLE001
+            self.abort()
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the close handshake and wake the reader so the session ends."""
+        if self.dead:
+            return
+        self.dead = True
+        try:
+            with self.lock, gevent.Timeout(SEND_TIMEOUT):
+                if self.ws.connected:
+                    self.ws.close(reason=code, message=reason)
+        except (OSError, gevent.Timeout, Exception):  # noqa: BLE001
+            self._shutdown()
+        self.ws.connected = False
+        self.ws.event.set()
+
+    def abort(self) -> None:
+        """End the socket at once, with no close frame (the peer is gone or stuck)."""
+        self.dead = True
+        self.ws.connected = False
+        self._shutdown()
+        self.ws.event.set()
+
+    def _shutdown(self) -> None:
+        try:
+            self.ws.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class Transport:
+    """All live links of one server; runs the heartbeat and housekeeping loop."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.settings = hub.settings
+        self.links: dict[str, Link] = {}
+        self.delay = hub.faults.delay_ms / 1000.0
+        self._loop: gevent.Greenlet | None = None
+        self.stopping = False
+
+    # -- one session --------------------------------------------------------
+
+    def serve(self, ws: Server, claims: Claims, last_seq: int | None) -> None:
+        """Run one WebSocket session from welcome to close (called by the flask-sock route)."""
+        self._ensure_loop()
+        hub = self.hub
+        conn, outbound = hub.open(claims, last_seq, time.time())
+        link = Link(ws, conn, time.monotonic() + self.settings.heartbeat_interval)
+        self.links[conn.id] = link
+        link.timer = gevent.spawn_later(max(0.0, conn.token_exp - time.time()), self._token_timer, link)
+        try:
+            self.dispatch(outbound)
+            receive = ws.receive
+            handle = hub.handle
+            while not link.dead:
+                frame = receive()
+                if frame is None:  # woken with nothing to read: the link was closed
+                    break
+                self.dispatch(handle(conn, frame, time.time()))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.links.pop(conn.id, None)
+            hub.close(conn, time.time())
+            if link.timer is not None:
+                link.timer.kill(block=False)
+            self._finish(link)
+
+    def _finish(self, link: Link) -> None:
+        """Let the close handshake end, then make sure the TCP connection ends too."""
+        thread = link.ws.thread
+        if thread.is_alive():
+            thread.join(timeout=CLOSE_TIMEOUT)
+        if thread.is_alive():
+            link.abort()
+            thread.join(timeout=CLOSE_TIMEOUT)
+
+    def dispatch(self, outbound: list[Outbound]) -> None:
+        """Serialise each frame once and write it to every target that is still here."""
+        links = self.links
+        for item in outbound:
+            text = _dumps(item.message)
+            if self.delay:
+                gevent.sleep(self.delay)
+            for target in item.targets:
+                link = links.get(target)
+                if link is not None:
+                    link.send_text(text)
+
+    # -- timers -----------------------------------------------------------
+
+    def _token_timer(self, link: Link) -> None:
+        while not link.dead:
+            remaining = link.conn.token_exp - time.time()
+            if remaining > 0 or self.hub.faults.accept_expired_tokens:
+                if remaining <= 0:
+                    return
+                gevent.sleep(remaining)
+                continue
+            link.close(CLOSE_TOKEN_EXPIRED, "token expired")
+            return
+
+    def _ensure_loop(self) -> None:
+        if self._loop is None:
+            self._loop = gevent.spawn(self._housekeeping)
+
+    def _housekeeping(self) -> None:
+        """Heartbeat pings, heartbeat timeouts and queue expiry, for all links at once."""
+        settings = self.settings
+        interval, timeout = settings.heartbeat_interval, settings.heartbeat_timeout
+        tick = min(1.0, max(0.01, min(interval, timeout) / 4))
+        next_sweep = 0.0
+        skip = self.hub.faults.skip_heartbeat
+        while not self.stopping:
+            gevent.sleep(tick)
+            now = time.monotonic()
+            if not skip:
+                for link in list(self.links.values()):
+                    self._beat(link, now, interval, timeout)
+            if now >= next_sweep:
+                self.hub.sweep(time.time())
+                next_sweep = now + min(1.0, settings.queue_ttl / 4)
+
+    def _beat(self, link: Link, now: float, interval: float, timeout: float) -> None:
+        if link.dead:
+            return
+        if link.ping_sent_at is not None:
+            if link.ws.pong_received:
+                link.ping_sent_at = None
+            elif now - link.ping_sent_at > timeout:
+                self.hub.heartbeat_timeout()
+                gevent.spawn(link.close, CLOSE_HEARTBEAT, "heartbeat timeout")
+                return
+        if link.ping_sent_at is None and now >= link.next_ping:
+            link.ws.pong_received = False
+            link.ping_sent_at = now
+            link.next_ping = now + interval
+            gevent.spawn(link.ping)
+
+    def close_all(self) -> None:
+        """Server shutdown: close every connection with 1001."""
+        self.stopping = True
+        closers = [gevent.spawn(link.close, CLOSE_GOING_AWAY, "server shutting down") for link in list(self.links.values())]
+        gevent.joinall(closers, timeout=CLOSE_TIMEOUT + 1)
