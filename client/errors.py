@@ -23,9 +23,7 @@ class HandshakeRejected(SocketproofError):
     rejection, e.g. an HTML 404 or a 101 with a bad Sec-WebSocket-Accept).
     """
 
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status, code, message)
         self.status = status
         self.code = code
@@ -33,9 +31,7 @@ class HandshakeRejected(SocketproofError):
         self.headers = dict(headers or {})
 
     @classmethod
-    def from_response(
-        cls, status: int, body: bytes | None, headers: dict[str, str] | None = None
-    ) -> HandshakeRejected:
+    def from_response(cls, status: int, body: bytes | None, headers: dict[str, str] | None = None) -> HandshakeRejected:
         """Parse the protocol's `{"error", "message"}` body; anything else is `not_websocket`."""
         text = (body or b"").decode("utf-8", errors="replace")
         try:

@@ -211,5 +211,6 @@ class Transport:
     def close_all(self) -> None:
         """Server shutdown: close every connection with 1001."""
         self.stopping = True
-        closers = [gevent.spawn(link.close, CLOSE_GOING_AWAY, "server shutting down") for link in list(self.links.values())]
+        links = list(self.links.values())
+        closers = [gevent.spawn(link.close, CLOSE_GOING_AWAY, "server shutting down") for link in links]
         gevent.joinall(closers, timeout=CLOSE_TIMEOUT + 1)

@@ -1,0 +1,745 @@
+"""ProtocolClient: one WebSocket connection speaking docs/protocol.md.
+
+Synchronous API over websocket-client with one background receive loop per
+connection. It only uses `threading`/`socket` primitives, which gevent patches, so
+the same code runs in plain threads (tests) and in Locust greenlets. Every wait
+has a timeout.
+
+Why a hand-written receive loop: websocket-client answers pings inside recv(),
+but heartbeat tests need a client that can stop answering, and the history
+recorder wants every ping, so frames are read with `recv_frame()` and control
+frames are handled here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import json
+import logging
+import queue
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from websocket import (
+    ABNF,
+    WebSocket,
+    WebSocketAddressException,
+    WebSocketBadStatusException,
+    WebSocketException,
+    WebSocketTimeoutException,
+)
+
+from client.errors import ConnectionClosed, HandshakeRejected, ProtocolError, SocketproofError, Timeout
+from client.tokens import mint_token
+
+log = logging.getLogger(__name__)
+
+REQUEST_TYPE = "WS"
+"""Locust `request_type` of everything this client reports."""
+
+CLOSE_WAIT = 2.0
+"""How long close() waits for the server's close frame before ending TCP itself."""
+
+INBOX_LIMIT = 10_000
+"""Unread pushes kept; beyond it the oldest is dropped and counted in `pushes_dropped`
+(so a Locust user that never reads pushes cannot grow without bound)."""
+
+PING_TIMES_LIMIT = 1000
+
+_TEXT, _BINARY, _CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
+_CLOSE, _PING, _PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
+_PUSH_ONLY = frozenset({"message", "patch"})  # their `id` is the sender's, never a reply
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads = json.loads
+
+
+class RecorderHooks(Protocol):
+    """What the client calls on `recorder` (client/recorder.py implements it)."""
+
+    def opened(self, welcome: dict[str, Any], requested_last_seq: int | None, t: float) -> None: ...
+    def sent(self, msg: dict[str, Any], t: float) -> None: ...
+    def received(self, msg: dict[str, Any], t: float) -> None: ...
+    def server_ping(self, t: float) -> None: ...
+    def closed(self, code: int | None, reason: str, initiator: str, t: float) -> None: ...
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """What a connection starts with (protocol section 2)."""
+
+    welcome: dict[str, Any]
+    snapshot: dict[str, Any]
+    replayed: list[dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class HandshakeResponse:
+    """The 101 answer; `headers` keys are lower case (e.g. `sec-websocket-accept`)."""
+
+    status: int
+    headers: dict[str, str]
+
+
+def normalize_url(url: str) -> str:
+    """Accept ws/wss/http/https; a bare host (Locust's --host) gets the `/ws` path."""
+    parts = urlsplit(url.strip())
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise ValueError(f"not a ws://, wss://, http:// or https:// URL: {url!r}")
+    path = parts.path if parts.path not in ("", "/") else "/ws"
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def _with_query(url: str, params: dict[str, Any]) -> str:
+    if not params:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def _parse_close(data: bytes) -> tuple[int | None, str]:
+    if len(data) < 2:
+        return None, ""
+    return struct.unpack("!H", data[:2])[0], data[2:].decode("utf-8", errors="replace")
+
+
+class _Slot:
+    """One pending request: a lock held until the receive loop hands over the reply
+    (cheaper than an Event, and gevent patches it the same way)."""
+
+    __slots__ = ("lock", "reply", "error", "t_recv", "length")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.reply: dict[str, Any] | None = None
+        self.error: SocketproofError | None = None
+        self.t_recv = 0.0
+        self.length = 0
+
+
+_CLOSED_MARK: dict[str, Any] = {"type": "_closed"}  # wakes next_push() when the connection ends
+
+
+class ProtocolClient:
+    """One client connection; `connect()` again after it closed to reconnect (e.g. resume)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        recorder: RecorderHooks | None = None,
+        request_event: Any = None,
+        timeout: float = 10.0,
+        user: str | None = None,
+        label: str | None = None,
+        on_push: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """`user` is the user id this client acts as: with no `token`, one is minted for it
+        (default secret). `label` names the client in Locust's request context.
+        `request_event` is Locust's `environment.events.request` (None: report nothing)."""
+        self.url = normalize_url(url)
+        self.token = token if token is not None or user is None else mint_token(None, user)
+        self.headers = dict(headers or {})
+        self.recorder = recorder
+        self.request_event = request_event
+        self.timeout = timeout
+        self.label = label or user or "client"
+        self.on_push = on_push
+        self.answer_pings = True
+        """Set False to stop answering server ping frames (heartbeat tests)."""
+        self.ping_times: deque[float] = deque(maxlen=PING_TIMES_LIMIT)
+        """time.time() of each server ping frame, newest last."""
+        self.pushes_dropped = 0
+        self.handshake_response: HandshakeResponse | None = None
+        self.session: Session | None = None
+        self._user = user
+        self._context = {"label": self.label}
+        self._prefix = secrets.token_hex(4) + "-"
+        self._ids = itertools.count(1)
+        self._pending: dict[Any, _Slot] = {}
+        self._inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._lock = threading.Lock()  # state changes only, never the per-message path
+        self._state = State.CLOSED
+        self._ws: WebSocket | None = None
+        self._closed_evt = threading.Event()
+        self._closed_evt.set()
+        self._close_info = ConnectionClosed(None, "not connected")
+        self._recorded_open = False  # recorder.closed() only follows a recorder.opened()
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def welcome(self) -> dict[str, Any] | None:
+        return self.session.welcome if self.session else None
+
+    @property
+    def conn_id(self) -> Any:
+        return self.session.welcome.get("conn_id") if self.session else None
+
+    @property
+    def user(self) -> str | None:
+        """The user id the server assigned (welcome), else the one given to __init__."""
+        if self.session is not None and "user" in self.session.welcome:
+            return self.session.welcome["user"]
+        return self._user
+
+    def next_id(self) -> str:
+        """A request id unique to this client (random prefix + counter: cheap and
+        distinct across clients, so message ids can identify a send in histories)."""
+        return f"{self._prefix}{next(self._ids)}"
+
+    # ------------------------------------------------------------------ connect
+
+    def connect(
+        self,
+        last_seq: int | None = None,
+        *,
+        query: dict[str, Any] | None = None,
+        origin: str | None = None,
+    ) -> Session:
+        """Handshake, read welcome + snapshot + replay, then start the receive loop.
+
+        Raises HandshakeRejected (HTTP refusal or nothing to talk to), Timeout,
+        ConnectionClosed (closed during the welcome) or ProtocolError (the first
+        frames are not welcome/snapshot). No Origin header is sent unless `origin`
+        is given. `query` adds raw query parameters (e.g. `token`, a bad `last_seq`).
+        """
+        with self._lock:
+            if self._state is not State.CLOSED:
+                raise SocketproofError(f"connect() while {self._state.value}")
+            self._state = State.CONNECTING
+            self._closed_evt.clear()
+        params: dict[str, Any] = {}
+        if last_seq is not None:
+            params["last_seq"] = last_seq
+        params.update(query or {})
+        header = dict(self.headers)
+        if self.token is not None:
+            header["Authorization"] = f"Bearer {self.token}"
+        t0 = perf_counter()
+        length = 0
+        try:
+            ws = self._open(_with_query(self.url, params), header, origin)
+            self._ws = ws
+            session, length = self._read_start(ws, last_seq, t0 + self.timeout)
+        except SocketproofError as exc:
+            with self._lock:
+                self._state = State.CLOSED
+                self._close_info = exc if isinstance(exc, ConnectionClosed) else ConnectionClosed(None, str(exc))
+            self._closed_evt.set()
+            self._fire("connect", t0, 0, None, exc)
+            raise
+        self.session = session
+        ws.settimeout(self.timeout)
+        with self._lock:
+            self._state = State.OPEN
+        threading.Thread(target=self._run, args=(ws,), name=f"socketproof-recv-{self.label}", daemon=True).start()
+        self._fire("connect", t0, length, session.welcome, None)
+        return session
+
+    def _open(self, url: str, header: dict[str, str], origin: str | None) -> WebSocket:
+        ws = WebSocket(skip_utf8_validation=True)  # json.loads rejects bad UTF-8 anyway
+        try:
+            ws.connect(
+                url,
+                header=header,
+                timeout=self.timeout,
+                origin=origin,
+                suppress_origin=origin is None,
+                redirect_limit=0,
+            )
+        except WebSocketBadStatusException as exc:
+            raise HandshakeRejected.from_response(exc.status_code, exc.resp_body, exc.resp_headers) from None
+        except (WebSocketTimeoutException, TimeoutError) as exc:
+            raise Timeout(f"handshake with {url}: {exc}") from None
+        except (WebSocketAddressException, ConnectionRefusedError) as exc:
+            raise HandshakeRejected(0, "unreachable", f"{url}: {exc}") from None
+        except WebSocketException as exc:
+            status = 101 if "Invalid WebSocket Header" in str(exc) else 0
+            raise HandshakeRejected(status, "not_websocket", f"{url}: {exc}") from None
+        except OSError as exc:
+            code = "not_websocket" if isinstance(exc, ConnectionResetError) else "unreachable"
+            raise HandshakeRejected(0, code, f"{url}: {exc}") from None
+        status, headers = ws.status, ws.headers
+        self.handshake_response = HandshakeResponse(int(status or 0), dict(headers or {}))
+        return ws
+
+    def _read_start(self, ws: WebSocket, last_seq: int | None, deadline: float) -> tuple[Session, int]:
+        """Read welcome, snapshot and `replay` messages in the caller's thread."""
+        try:
+            welcome, length = self._read_startup_frame(ws, deadline)
+            if welcome.get("type") != "welcome":
+                raise self._unexpected("welcome", welcome)
+            if self.recorder is not None:
+                self._recorded_open = True
+                self.recorder.opened(welcome, last_seq, time.time())
+                self.recorder.received(welcome, time.time())
+            snapshot, n = self._read_startup_frame(ws, deadline)
+            length += n
+            self._record_received(snapshot)
+            if snapshot.get("type") != "snapshot":
+                raise self._unexpected("snapshot", snapshot)
+            replayed: list[dict[str, Any]] = []
+            expected = welcome.get("replay") or 0
+            while len(replayed) < expected:
+                msg, n = self._read_startup_frame(ws, deadline)
+                length += n
+                self._record_received(msg)
+                if msg.get("type") == "message":
+                    replayed.append(msg)
+                else:
+                    self._push(msg)  # not part of the replay, but nothing is dropped
+            return Session(welcome, snapshot, replayed), length
+        except ConnectionClosed:
+            raise
+        except SocketproofError as exc:
+            self._finish(ws, None, str(exc), "abrupt")
+            self._abort_socket(ws)
+            raise
+
+    def _unexpected(self, wanted: str, msg: dict[str, Any]) -> ProtocolError:
+        if msg.get("type") == "error":
+            return ProtocolError.from_frame(msg)
+        return ProtocolError("unexpected_frame", f"expected {wanted}, got {msg.get('type')!r}", msg)
+
+    def _read_startup_frame(self, ws: WebSocket, deadline: float) -> tuple[dict[str, Any], int]:
+        while True:
+            remaining = deadline - perf_counter()
+            if remaining <= 0:
+                raise Timeout("waiting for welcome/snapshot/replay")
+            ws.settimeout(remaining)
+            try:
+                frame = ws.recv_frame()
+            except WebSocketTimeoutException:
+                continue
+            except (WebSocketException, OSError):
+                self._finish(ws, None, "", "abrupt")
+                raise self._close_info from None
+            op = frame.opcode
+            if op == _TEXT or op == _BINARY or op == _CONT:
+                data = self._assemble(ws, frame)
+                if data is not None:
+                    return self._decode(data[0], data[1]), len(data[1])
+            elif op == _PING:
+                self._on_ping(ws, frame.data)
+            elif op == _CLOSE:
+                self._on_close_frame(ws, frame.data)
+                raise self._close_info
+
+    # ------------------------------------------------------------------ receive loop
+
+    def _run(self, ws: WebSocket) -> None:
+        """Read frames until the connection ends; wakes every `timeout` to notice a reconnect."""
+        recv_frame = ws.recv_frame
+        try:
+            while True:
+                try:
+                    frame = recv_frame()
+                except WebSocketTimeoutException:
+                    if ws is not self._ws or self._state is State.CLOSED:
+                        return
+                    continue
+                t_recv = perf_counter()
+                op = frame.opcode
+                if op == _TEXT and frame.fin:  # the common case, without the reassembly dance
+                    self._dispatch(frame.data, t_recv)
+                elif op == _PING:
+                    self._on_ping(ws, frame.data)
+                elif op == _CLOSE:
+                    self._on_close_frame(ws, frame.data)
+                    return
+                elif op != _PONG:
+                    data = self._assemble(ws, frame)
+                    if data is not None:
+                        if data[0] == _TEXT:
+                            self._dispatch(data[1], t_recv)
+                        else:
+                            self._push_recorded(self._decode(data[0], data[1]))
+        except (WebSocketException, OSError, ValueError):
+            self._finish(ws, None, "", "abrupt")
+        except Exception:  # a bug here must not leave requests waiting forever
+            log.exception("socketproof client %s: receive loop failed", self.label)
+            self._finish(ws, None, "", "abrupt")
+            self._abort_socket(ws)
+
+    @staticmethod
+    def _assemble(ws: WebSocket, frame: ABNF) -> tuple[int, bytes] | None:
+        cont = ws.cont_frame
+        cont.validate(frame)
+        cont.add(frame)
+        if not cont.is_fire(frame):
+            return None
+        opcode, whole = cont.extract(frame)
+        return opcode, whole.data
+
+    @staticmethod
+    def _decode(opcode: int, data: bytes) -> dict[str, Any]:
+        """Protocol frames are JSON objects; anything else becomes a `_invalid` pseudo-frame."""
+        if opcode == _TEXT:
+            try:
+                msg = _loads(data)
+            except ValueError:
+                msg = None
+            if isinstance(msg, dict):
+                return msg
+        raw = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+        return {"type": "_invalid", "binary": opcode != _TEXT, "raw": raw}
+
+    def _dispatch(self, data: bytes, t_recv: float) -> None:
+        """Hand a reply to its waiting request, or put a push on the inbox."""
+        try:
+            msg = _loads(data)
+        except ValueError:
+            msg = None
+        if msg.__class__ is not dict:
+            msg = self._decode(_TEXT, data)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.received(msg, time.time())
+        if msg.get("type") not in _PUSH_ONLY:
+            mid = msg.get("id")
+            if mid is not None:
+                try:
+                    slot = self._pending.pop(mid, None)
+                except TypeError:  # an unhashable id cannot be one of ours
+                    slot = None
+                if slot is not None:
+                    slot.reply = msg
+                    slot.t_recv = t_recv
+                    slot.length = len(data)
+                    slot.lock.release()
+                    return
+        self._push(msg)
+
+    def _record_received(self, msg: dict[str, Any]) -> None:
+        if self.recorder is not None:
+            self.recorder.received(msg, time.time())
+
+    def _push_recorded(self, msg: dict[str, Any]) -> None:
+        self._record_received(msg)
+        self._push(msg)
+
+    def _push(self, msg: dict[str, Any]) -> None:
+        on_push = self.on_push
+        if on_push is not None:
+            try:
+                on_push(msg)
+            except Exception:
+                log.exception("socketproof client %s: on_push failed", self.label)
+            return
+        inbox = self._inbox
+        if inbox.qsize() >= INBOX_LIMIT:
+            try:
+                inbox.get_nowait()
+                self.pushes_dropped += 1
+            except queue.Empty:
+                pass
+        inbox.put_nowait(msg)
+
+    def _on_ping(self, ws: WebSocket, payload: bytes) -> None:
+        t = time.time()
+        self.ping_times.append(t)
+        if self.recorder is not None:
+            self.recorder.server_ping(t)
+        if self.answer_pings:
+            try:
+                ws.pong(payload)
+            except (WebSocketException, OSError):
+                pass  # the read side will notice the broken connection
+
+    def _on_close_frame(self, ws: WebSocket, payload: bytes) -> None:
+        """Finish the close handshake: echo the code when the server started it (RFC 6455 5.5.1)."""
+        code, reason = _parse_close(payload)
+        initiator = "client" if self._state is State.CLOSING else "server"
+        if initiator == "server":
+            try:
+                if code is None:
+                    ws.send(b"", _CLOSE)
+                else:
+                    ws.send_close(code)
+            except (WebSocketException, OSError, ValueError):
+                pass
+        self._finish(ws, code, reason, initiator)
+        self._abort_socket(ws)
+
+    def _finish(self, ws: WebSocket, code: int | None, reason: str, initiator: str) -> None:
+        """Mark the connection closed once: record it, fail pending requests, wake waiters."""
+        with self._lock:
+            if ws is not self._ws or self._state is State.CLOSED:
+                return
+            self._state = State.CLOSED
+            info = self._close_info = ConnectionClosed(code, reason)
+            pending = list(self._pending.values())
+            self._pending.clear()
+        if self.recorder is not None and self._recorded_open:
+            self._recorded_open = False
+            self.recorder.closed(code, reason, initiator, time.time())
+        for slot in pending:
+            slot.error = info
+            try:
+                slot.lock.release()
+            except RuntimeError:
+                pass
+        self._inbox.put_nowait(_CLOSED_MARK)
+        self._closed_evt.set()
+
+    @staticmethod
+    def _abort_socket(ws: WebSocket) -> None:
+        sock = ws.sock
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ requests
+
+    def request(self, msg: dict[str, Any], timeout: float | None = None, *, name: str | None = None) -> dict[str, Any]:
+        """Send `msg` and wait for the reply with its `id` (one is assigned when missing).
+
+        Raises ProtocolError for an `error` reply, Timeout, or ConnectionClosed. Fires
+        Locust's request event (name = message type unless `name`) when configured.
+        """
+        mid = msg.get("id")
+        if mid is None:
+            msg = {**msg, "id": f"{self._prefix}{next(self._ids)}"}
+            mid = msg["id"]
+        pending = self._pending
+        if mid in pending:
+            raise ValueError(f"request id {mid!r} is already pending")
+        slot = _Slot()
+        pending[mid] = slot
+        t0 = perf_counter()
+        if self._state is not State.OPEN:  # checked after registering: _finish() can't miss us
+            pending.pop(mid, None)
+            return self._failed(msg, name, t0, self._not_open())
+        data = _dumps(msg)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.sent(msg, time.time())
+        try:
+            self._ws.send(data)  # type: ignore[union-attr]
+        except WebSocketTimeoutException:
+            pending.pop(mid, None)
+            return self._failed(msg, name, t0, Timeout(f"sending {msg.get('type')!r}"))
+        except (WebSocketException, OSError, AttributeError):
+            pending.pop(mid, None)
+            return self._failed(
+                msg,
+                name,
+                t0,
+                self._not_open() if self._state is not State.OPEN else ConnectionClosed(None, "send failed"),
+            )
+        if not slot.lock.acquire(timeout=self.timeout if timeout is None else timeout):
+            if pending.pop(mid, None) is not None or not slot.lock.acquire(timeout=1.0):
+                return self._failed(msg, name, t0, Timeout(f"no reply to {msg.get('type')!r} id={mid!r}"))
+        reply = slot.reply
+        if reply is None:
+            return self._failed(msg, name, t0, slot.error or ConnectionClosed(None, ""))
+        exc = ProtocolError.from_frame(reply) if reply.get("type") == "error" else None
+        event = self.request_event
+        if event is not None:
+            event.fire(
+                request_type=REQUEST_TYPE,
+                name=name or msg.get("type", "?"),
+                response_time=(slot.t_recv - t0) * 1000.0,
+                response_length=slot.length,
+                response=reply,
+                exception=exc,
+                context=self._context,
+            )
+        if exc is not None:
+            raise exc
+        return reply
+
+    def _failed(self, msg: dict[str, Any], name: str | None, t0: float, exc: SocketproofError) -> Any:
+        self._fire(name or str(msg.get("type", "?")), t0, 0, None, exc)
+        raise exc
+
+    def _fire(self, name: str, t0: float, length: int, response: Any, exc: BaseException | None) -> None:
+        event = self.request_event
+        if event is not None:
+            event.fire(
+                request_type=REQUEST_TYPE,
+                name=name,
+                response_time=(perf_counter() - t0) * 1000.0,
+                response_length=length,
+                response=response,
+                exception=exc,
+                context=self._context,
+            )
+
+    def ping(self, timeout: float | None = None) -> dict[str, Any]:
+        """Application-level ping -> pong (section 3)."""
+        return self.request({"type": "ping"}, timeout)
+
+    def echo(self, data: Any, timeout: float | None = None) -> dict[str, Any]:
+        """The cheapest round trip (section 4)."""
+        return self.request({"type": "echo", "data": data}, timeout)
+
+    def send(self, to: str, data: Any, id: Any = None, timeout: float | None = None) -> dict[str, Any]:
+        """Send to user `to`; returns the ack (`seq`, `queued`) (section 5)."""
+        msg: dict[str, Any] = {"type": "send", "to": to, "data": data}
+        if id is not None:
+            msg["id"] = id
+        return self.request(msg, timeout)
+
+    def refresh(self, token: str, timeout: float | None = None) -> dict[str, Any]:
+        """Swap the connection's token (section 7); a reconnect then uses the new one."""
+        reply = self.request({"type": "refresh", "token": token}, timeout)
+        self.token = token
+        return reply
+
+    def update(self, base_version: int, patch: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """Patch the state document; returns the ack with the new `version` (section 8)."""
+        return self.request({"type": "update", "base_version": base_version, "patch": patch}, timeout)
+
+    def sync(self, timeout: float | None = None) -> dict[str, Any]:
+        """Fetch the state document: the `snapshot` reply (section 8)."""
+        return self.request({"type": "sync"}, timeout)
+
+    # ------------------------------------------------------------------ pushes and raw frames
+
+    def next_push(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next frame nobody was waiting for (message, patch, error without a pending id...).
+
+        Raises Timeout, or ConnectionClosed once the connection is closed and the inbox is empty.
+        """
+        limit = self.timeout if timeout is None else timeout
+        deadline = perf_counter() + limit
+        while True:
+            try:
+                msg = self._inbox.get(timeout=max(0.0, deadline - perf_counter()))
+            except queue.Empty:
+                raise Timeout(f"no push within {limit}s") from None
+            if msg is not _CLOSED_MARK:
+                return msg
+            if self._state is State.CLOSED:
+                self._inbox.put_nowait(_CLOSED_MARK)  # keep it for the next caller
+                raise self._close_info
+            # a mark left by an earlier connection: skip it
+
+    def drain_pushes(self) -> list[dict[str, Any]]:
+        """Every push received so far, without waiting."""
+        out: list[dict[str, Any]] = []
+        while True:
+            try:
+                msg = self._inbox.get_nowait()
+            except queue.Empty:
+                return out
+            if msg is not _CLOSED_MARK:
+                out.append(msg)
+            elif self._state is State.CLOSED:
+                self._inbox.put_nowait(msg)
+                return out
+
+    def send_json(self, msg: dict[str, Any]) -> None:
+        """Send a frame without waiting for anything; its reply (if any) lands in the inbox."""
+        ws = self._require_ws()
+        if self.recorder is not None:
+            self.recorder.sent(msg, time.time())
+        self._send(ws, _dumps(msg), _TEXT)
+
+    def send_raw(self, data: str | bytes) -> None:
+        """Send exactly `data`: str as a text frame, bytes as a binary frame (bad-input tests).
+        Not recorded: it need not be a protocol message."""
+        ws = self._require_ws()
+        self._send(ws, data, _TEXT if isinstance(data, str) else _BINARY)
+
+    def _require_ws(self) -> WebSocket:
+        ws = self._ws
+        if ws is None or self._state is not State.OPEN:
+            raise self._not_open()
+        return ws
+
+    def _not_open(self) -> ConnectionClosed:
+        if self._state is State.CLOSED:
+            return self._close_info
+        return ConnectionClosed(None, f"connection is {self._state.value}")
+
+    @staticmethod
+    def _send(ws: WebSocket, data: str | bytes, opcode: int) -> None:
+        try:
+            ws.send(data, opcode)
+        except WebSocketTimeoutException:
+            raise Timeout("send blocked") from None
+        except (WebSocketException, OSError) as exc:
+            raise ConnectionClosed(None, f"send failed: {exc}") from None
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self, code: int = 1000, reason: str = "") -> ConnectionClosed:
+        """Clean close: send a close frame, wait up to CLOSE_WAIT for the server's, end TCP.
+
+        Returns what the server answered (code None when it did not answer in time).
+        """
+        with self._lock:
+            ws = self._ws
+            if ws is None or self._state is not State.OPEN:
+                return self._close_info
+            self._state = State.CLOSING
+        try:
+            ws.send_close(code, reason)
+        except (WebSocketException, OSError):
+            self._finish(ws, None, "", "abrupt")
+        if not self._closed_evt.wait(min(CLOSE_WAIT, self.timeout)):
+            self._finish(ws, None, "no close frame from the server", "client")
+        self._abort_socket(ws)
+        return self._close_info
+
+    def drop(self) -> None:
+        """Abrupt end: shut the TCP connection down with no close frame (a crashed client)."""
+        with self._lock:
+            ws = self._ws
+            if ws is None or self._state is State.CLOSED:
+                return
+        self._finish(ws, None, "", "abrupt")
+        self._abort_socket(ws)
+
+    def wait_closed(self, timeout: float | None = None) -> ConnectionClosed:
+        """Wait until the connection is closed; returns the server's code and reason
+        (code None when TCP just ended). Raises Timeout when it is still open."""
+        limit = self.timeout if timeout is None else timeout
+        if not self._closed_evt.wait(limit):
+            raise Timeout(f"connection still {self._state.value} after {limit}s")
+        return self._close_info
+
+    def __enter__(self) -> ProtocolClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._state is State.OPEN:
+            self.close()
+        elif self._state is not State.CLOSED:
+            self.drop()
+
+    def __repr__(self) -> str:
+        return f"<ProtocolClient {self.label} {self.url} {self._state.value} conn_id={self.conn_id!r}>"

@@ -1,0 +1,98 @@
+"""Run the reference server as a child process: for the embedded default target and for tests.
+
+The child is `python -m server --port 0`; the URL comes from its one ready line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+READY_MARK = "listening on ws://"
+
+
+class ServerProcess:
+    """A reference server child process; `start()` returns once it listens."""
+
+    def __init__(self, settings: Mapping[str, Any] | None = None, host: str = "127.0.0.1") -> None:
+        self.settings = dict(settings or {})
+        self.host = host
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.ws_url = ""
+        self._reader: threading.Thread | None = None
+
+    @property
+    def http_url(self) -> str:
+        return "http://" + self.ws_url[len("ws://") :].rsplit("/ws", 1)[0]
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment: ours without SOCKETPROOF_*, plus our settings."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SOCKETPROOF_")}
+        for name, value in self.settings.items():
+            if isinstance(value, (list, tuple)):
+                value = ",".join(str(item) for item in value)
+            env["SOCKETPROOF_" + name.upper()] = str(value)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--host", self.host, "--port", "0"],
+            cwd=ROOT,
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if READY_MARK in line:
+                self.ws_url = line.strip().rsplit(" ", 1)[-1]
+                break
+        if not self.ws_url:
+            self.kill()
+            raise RuntimeError("reference server did not start:\n" + "".join(self.output))
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        return self.ws_url
+
+    def _drain(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait; returns the exit code (None if it had to be killed)."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
+        if self._reader is not None:
+            self._reader.join(timeout)
+        return process.returncode
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)

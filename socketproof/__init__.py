@@ -1,0 +1,1 @@
+"""Socketproof's Locust integration: command-line options, the embedded target, run plugins."""

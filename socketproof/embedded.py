@@ -1,0 +1,44 @@
+"""The embedded default target: with no --host, a run gets its own reference server.
+
+Started on the master or local runner only (workers get the host from the master),
+on a free loopback port, and stopped when Locust quits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from locust.runners import MasterRunner, WorkerRunner
+
+from server.process import ServerProcess
+
+log = logging.getLogger("socketproof")
+
+_child: ServerProcess | None = None
+
+
+def start_if_no_host(environment: Any, jwt_secret: str) -> str | None:
+    """Start the reference server when no host was given; return its base URL (or None)."""
+    global _child
+    if environment.host or isinstance(environment.runner, WorkerRunner):
+        return None
+    _child = ServerProcess({"jwt_secret": jwt_secret})
+    ws_url = _child.start()
+    host = ws_url.rsplit("/ws", 1)[0]
+    environment.host = host
+    kind = "master" if isinstance(environment.runner, MasterRunner) else "local"
+    log.info("no --host given: started the embedded reference server at %s (%s runner)", host, kind)
+    environment.events.quitting.add_listener(lambda **_: stop())
+    return host
+
+
+def stop() -> None:
+    global _child
+    if _child is not None:
+        _child.stop()
+        _child = None
+
+
+def server_output() -> str:
+    return "".join(_child.output) if _child is not None else ""

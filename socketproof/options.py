@@ -1,0 +1,101 @@
+"""Socketproof's Locust options: declared once, shown in the web UI, validated before users start."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Any
+
+DEFAULT_SECRET = "socketproof-development-secret-change-me"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """The validated options every Socketproof user reads."""
+
+    ws_path: str = "/ws"
+    jwt_secret: str = DEFAULT_SECRET
+    jwt_audience: str | None = None
+    identities: int = 20
+    tabs: int = 2
+    message_bytes: int = 64
+    send_interval: float = 0.5
+    reconnect_probability: float = 0.1
+    request_timeout: float = 10.0
+
+
+class OptionError(ValueError):
+    """A Socketproof option has a value no run can use."""
+
+
+def add_arguments(parser: Any) -> None:
+    """Register the options on Locust's parser (events.init_command_line_parser)."""
+    group = parser  # Locust's own add_argument (web UI flags) lives on the parser, not on groups
+    group.add_argument("--ws-path", default="/ws", help="WebSocket endpoint path on the host (default /ws)")
+    group.add_argument(
+        "--jwt-secret",
+        default=os.environ.get("SOCKETPROOF_JWT_SECRET", DEFAULT_SECRET),
+        is_secret=True,
+        help="HMAC secret to mint user tokens (default: $SOCKETPROOF_JWT_SECRET or the development secret)",
+    )
+    group.add_argument("--jwt-audience", default="", help="'aud' claim for minted tokens (default none)")
+    group.add_argument("--identities", type=int, default=20, help="size of the pool of user identities (default 20)")
+    group.add_argument("--tabs", type=int, default=2, help="connections per identity in the multi-tab flow (default 2)")
+    group.add_argument("--message-bytes", type=int, default=64, help="payload size of sent messages (default 64)")
+    group.add_argument("--send-interval", type=float, default=0.5, help="seconds between sends per user (default 0.5)")
+    group.add_argument(
+        "--reconnect-probability",
+        type=float,
+        default=0.1,
+        help="chance per task that the reconnect flow drops its connection (default 0.1)",
+    )
+    group.add_argument(
+        "--request-timeout", type=float, default=10.0, help="seconds to wait for a reply (default 10)"
+    )
+
+
+def _number(options: Any, name: str, kind: type, low: float, high: float | None = None) -> Any:
+    raw = getattr(options, name, None)
+    flag = "--" + name.replace("_", "-")
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} must be a number, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise OptionError(f"{flag} must be {bounds}, got {raw!r}")
+    return value
+
+
+def load_options(parsed: Any) -> LoadOptions:
+    """Validate Locust's parsed options into LoadOptions; raises OptionError with the flag's name."""
+    if parsed is None:
+        return LoadOptions()
+    ws_path = str(getattr(parsed, "ws_path", "/ws") or "/ws")
+    if not ws_path.startswith("/"):
+        raise OptionError(f"--ws-path must start with '/', got {ws_path!r}")
+    secret = str(getattr(parsed, "jwt_secret", "") or "")
+    if not secret:
+        raise OptionError("--jwt-secret must not be empty")
+    return LoadOptions(
+        ws_path=ws_path,
+        jwt_secret=secret,
+        jwt_audience=str(getattr(parsed, "jwt_audience", "") or "") or None,
+        identities=_number(parsed, "identities", int, 1, 1_000_000),
+        tabs=_number(parsed, "tabs", int, 1, 100),
+        message_bytes=_number(parsed, "message_bytes", int, 0, 16 * 1024 * 1024),
+        send_interval=_number(parsed, "send_interval", float, 0.0, 3600.0),
+        reconnect_probability=_number(parsed, "reconnect_probability", float, 0.0, 1.0),
+        request_timeout=_number(parsed, "request_timeout", float, 0.01, 3600.0),
+    )
+
+
+def exit_on_bad_options(parsed: Any) -> LoadOptions:
+    """For the init event: a bad value ends the process with one line and exit code 2."""
+    try:
+        return load_options(parsed)
+    except OptionError as error:
+        sys.stderr.write(f"locust: error: {error}\n")
+        sys.stderr.flush()
+        sys.exit(2)

@@ -1,0 +1,155 @@
+"""`WebSocketUser`: a Locust user that owns protocol clients, shaped like locust/contrib/mqtt.py.
+
+The protocol client fires Locust's request event itself, with true round-trip times
+matched by message id; this user adds what needs two connections (`deliver`) or a
+whole flow (`reconnect`), and records every connection into the run's history.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import random
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from locust import User
+
+from client import ProtocolClient
+from client.connection import State
+from client.errors import SocketproofError
+from client.tokens import mint_token
+from socketproof import plugin
+from socketproof.run import RunState
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reported(task: F) -> F:
+    """Protocol failures are already in Locust's stats (the client fired them): do not
+    let them also count as task exceptions; the next task reconnects if needed."""
+
+    @functools.wraps(task)
+    def wrapper(self: WebSocketUser, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(self, *args, **kwargs)
+        except SocketproofError:
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class WebSocketUser(User):
+    """Base for Socketproof users: connect, measure, record. Subclasses write the flow."""
+
+    abstract = True
+    flow = "ws"
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.shared: RunState = plugin.run_state(environment)
+        self.options = self.shared.options
+        self.rng = random.Random()
+        self.identity = self.shared.identity(self.flow)
+        self.clients: list[ProtocolClient] = []
+        self.client: ProtocolClient | None = None
+        self.last_seq: dict[str, int] = {}
+        self.versions: dict[str, int] = {}
+        self._message_numbers = itertools.count(1)
+
+    def wait_time(self) -> float:
+        """Pace by --send-interval, jittered so users do not march in step."""
+        return self.options.send_interval * self.rng.uniform(0.5, 1.5)
+
+    def connection(self) -> ProtocolClient:
+        """This user's main connection, (re)opened when it is not open."""
+        client = self.client
+        if client is None or client.state is not State.OPEN:
+            if client is not None:
+                self.close_client(client)
+            self.client = None
+            self.client = self.open_client()
+        return self.client
+
+    # -- connections --------------------------------------------------------
+
+    def ws_url(self) -> str:
+        host = (self.host or self.environment.host or "").rstrip("/")
+        if not host:
+            raise SocketproofError("no host: pass --host ws://host:port or run without it for the embedded server")
+        return host + self.options.ws_path
+
+    def token(self, identity: str | None = None, ttl: float = 3600.0) -> str:
+        return mint_token(
+            self.options.jwt_secret, identity or self.identity, ttl=ttl, audience=self.options.jwt_audience
+        )
+
+    def open_client(self, identity: str | None = None, last_seq: int | None = None) -> ProtocolClient:
+        """Connect a new recorded client for `identity` (default: this user's)."""
+        identity = identity or self.identity
+        label = self.shared.label(identity)
+        client = ProtocolClient(
+            self.ws_url(),
+            token=self.token(identity),
+            recorder=self.shared.recorder.connection(identity, label),
+            request_event=self.environment.events.request,
+            timeout=self.options.request_timeout,
+            user=identity,
+            label=label,
+        )
+        client.on_push = functools.partial(self._on_push, label)
+        client.connect(last_seq)
+        self.clients.append(client)
+        self.shared.live.add(identity)
+        return client
+
+    def close_client(self, client: ProtocolClient, *, abrupt: bool = False) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+            self.shared.live.remove(client.user or self.identity)
+        try:
+            client.drop() if abrupt else client.close()
+        except SocketproofError:
+            pass
+
+    def on_stop(self) -> None:
+        for client in list(self.clients):
+            self.close_client(client)
+        self.client = None
+
+    # -- measured operations ------------------------------------------------
+
+    def payload(self) -> str:
+        return "x" * self.options.message_bytes
+
+    def send_message(self, client: ProtocolClient, to: str) -> dict[str, Any]:
+        """`send` with a run-unique id (`<label>:<n>`), tracked for the `deliver` time."""
+        message_id = f"{client.label}:{next(self._message_numbers)}"
+        self.shared.deliveries.sent(message_id)
+        return client.send(to, self.payload(), id=message_id)
+
+    def _on_push(self, label: str, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "patch":
+            self.versions[label] = max(self.versions.get(label, 0), message.get("version", 0))
+            return
+        if kind != "message":
+            return
+        seq = message.get("seq")
+        if isinstance(seq, int) and seq > self.last_seq.get(label, 0):
+            self.last_seq[label] = seq
+        elapsed = self.shared.deliveries.received(message.get("id"))
+        if elapsed is not None:
+            self.report("deliver", elapsed)
+
+    def report(self, name: str, elapsed_ms: float, exception: BaseException | None = None) -> None:
+        """Report a measurement that is not one request (e.g. an idle connection that died)."""
+        self.environment.events.request.fire(
+            request_type="WS",
+            name=name,
+            response_time=elapsed_ms,
+            response_length=0,
+            response=None,
+            exception=exception,
+            context={"user": self.identity},
+        )

@@ -1,0 +1,76 @@
+"""Fault switch parsing: every switch, and errors that name the bad part."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.faults import KNOWN_FAULTS, Faults, parse_faults
+
+
+def test_empty_text_means_no_faults() -> None:
+    assert parse_faults("") == Faults()
+    assert parse_faults(" , ,") == Faults()
+    assert Faults().active() == {}
+    assert Faults().describe() == ""
+
+
+def test_every_switch_parses() -> None:
+    text = (
+        "drop=0.05, duplicate=0.1,reorder=1,delay_ms=200,crash_on=echo,leak_connections,skip_heartbeat,"
+        "accept_expired_tokens,accept_any_signature=true,no_queue_expiry=on,queue_unbounded=1,stale_snapshot=yes"
+    )
+    faults = parse_faults(text)
+    assert faults == Faults(
+        drop=0.05,
+        duplicate=0.1,
+        reorder=1.0,
+        delay_ms=200.0,
+        crash_on="echo",
+        leak_connections=True,
+        skip_heartbeat=True,
+        accept_expired_tokens=True,
+        accept_any_signature=True,
+        no_queue_expiry=True,
+        queue_unbounded=True,
+        stale_snapshot=True,
+    )
+    assert set(faults.active()) == set(KNOWN_FAULTS)
+
+
+def test_active_and_describe_show_only_switches_that_are_on() -> None:
+    faults = parse_faults("drop=0.5,leak_connections,crash_on=send")
+    assert faults.active() == {"drop": 0.5, "crash_on": "send", "leak_connections": True}
+    assert faults.describe() == "drop=0.5,crash_on=send,leak_connections"
+    assert parse_faults(faults.describe()) == faults
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("explode", "'explode'"),
+        ("drop", "'drop'"),
+        ("drop=lots", "'drop'"),
+        ("drop=1.5", "'drop'"),
+        ("duplicate=-0.1", "'duplicate'"),
+        ("reorder=", "'reorder'"),
+        ("delay_ms=fast", "'delay_ms'"),
+        ("delay_ms=-5", "'delay_ms'"),
+        ("crash_on", "'crash_on'"),
+        ("crash_on=", "'crash_on'"),
+        ("leak_connections=maybe", "'leak_connections'"),
+        ("stale_snapshot=0", "'stale_snapshot'"),
+    ],
+)
+def test_bad_fault_text_raises_value_error_naming_the_part(text: str, named: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_faults(text)
+    assert named in str(caught.value)
+
+
+def test_unknown_fault_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_faults("drop=0.1,teleport")
+    message = str(caught.value)
+    assert "'teleport'" in message
+    for name in KNOWN_FAULTS:
+        assert name in message
