@@ -522,11 +522,21 @@ class ProtocolClient:
 
     # ------------------------------------------------------------------ requests
 
-    def request(self, msg: dict[str, Any], timeout: float | None = None, *, name: str | None = None) -> dict[str, Any]:
+    def request(
+        self,
+        msg: dict[str, Any],
+        timeout: float | None = None,
+        *,
+        name: str | None = None,
+        expected_errors: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
         """Send `msg` and wait for the reply with its `id` (one is assigned when missing).
 
         Raises ProtocolError for an `error` reply, Timeout, or ConnectionClosed. Fires
         Locust's request event (name = message type unless `name`) when configured.
+        An error whose code is in `expected_errors` is a normal answer (e.g. a
+        `version_conflict` that the caller resolves): it is returned, not raised,
+        and counts as a success.
         """
         mid = msg.get("id")
         if mid is None:
@@ -564,7 +574,9 @@ class ProtocolClient:
         reply = slot.reply
         if reply is None:
             return self._failed(msg, name, t0, slot.error or ConnectionClosed(None, ""))
-        exc = ProtocolError.from_frame(reply) if reply.get("type") == "error" else None
+        exc = None
+        if reply.get("type") == "error" and reply.get("code") not in expected_errors:
+            exc = ProtocolError.from_frame(reply)
         event = self.request_event
         if event is not None:
             event.fire(

@@ -4,8 +4,10 @@ The protocol client (client/connection.py) calls one `ConnectionRecorder` per
 connection through five hooks: `opened`, `sent`, `received`, `server_ping`, `closed`.
 They run for every frame at thousands per second, so they take no locks and
 allocate nothing on the normal path: each ConnectionRecorder belongs to one
-connection (one thread or greenlet), and the shared picture is only assembled in
-`Recorder.history()`. A reconnect is a new ConnectionRecorder.
+connection, and the shared picture is only assembled in `Recorder.history()`.
+`sent` may run in the sending thread while `received` runs in the reader thread: they
+share only the in-flight id dicts, whose single operations are atomic under the GIL.
+A reconnect is a new ConnectionRecorder.
 """
 from __future__ import annotations
 
@@ -207,7 +209,7 @@ class ConnectionRecorder:
         if isinstance(patch, dict):
             for key, value in patch.items():
                 if value is None:
-                    state[key] = None
+                    state.pop(key, None)
                 else:
                     state[key] = value
         if isinstance(version, int):
@@ -241,7 +243,14 @@ class ConnectionRecorder:
     # -- snapshot ----------------------------------------------------------
     def snapshot(self) -> ConnectionHistory:
         """A copy of the history so far (state digest computed now if still open)."""
-        c = self.h.copy()
+        for _ in range(3):  # a hook running in another thread can disturb the copy: retry
+            try:
+                c = self.h.copy()
+                break
+            except (RuntimeError, ValueError):
+                continue
+        else:
+            c = self.h.copy()
         if not self._closed and self._state is not None:
             c.state_digest = state_digest(self._state)
         return c
@@ -252,7 +261,10 @@ def _remember(d: dict, key: Any, value: Any) -> None:
         return
     d[key] = value
     if len(d) > INFLIGHT_CAP:
-        del d[next(iter(d))]
+        try:  # the reader thread may pop concurrently: losing one eviction is harmless
+            del d[next(iter(d))]
+        except (RuntimeError, KeyError, StopIteration):
+            pass
 
 
 class Recorder:

@@ -128,6 +128,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _reply(request: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+    """A reply carries the request's `id` when it had one (and only then)."""
+    request_id = request.get("id")
+    if request_id is not None:
+        reply["id"] = request_id
+    return reply
+
+
 def _error_frame(code: str, message: str, request_id: Any = None, **extra: Any) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if request_id is not None:
@@ -311,10 +319,10 @@ class Hub:
         return conn.window_count > limit
 
     def _ping(self, conn: Connection, message: dict[str, Any], now: float) -> list[Outbound]:
-        return [Outbound((conn.id,), {"type": "pong", "id": message.get("id"), "ts": int(now * 1000)})]
+        return [Outbound((conn.id,), _reply(message, {"type": "pong", "ts": int(now * 1000)}))]
 
     def _echo(self, conn: Connection, message: dict[str, Any], now: float) -> list[Outbound]:
-        reply = {"type": "echo", "id": message.get("id"), "data": message.get("data"), "ts": int(now * 1000)}
+        reply = _reply(message, {"type": "echo", "data": message.get("data"), "ts": int(now * 1000)})
         return [Outbound((conn.id,), reply)]
 
     def _send(self, conn: Connection, message: dict[str, Any], now: float) -> list[Outbound]:
@@ -382,7 +390,7 @@ class Hub:
             self.counters.auth_failures += 1
             raise RequestError("wrong_user", f"token is for {claims.user!r}, this connection is {conn.user!r}")
         conn.token_exp = claims.exp
-        return [Outbound((conn.id,), {"type": "refreshed", "id": message.get("id"), "exp": claims.exp})]
+        return [Outbound((conn.id,), _reply(message, {"type": "refreshed", "exp": claims.exp}))]
 
     def _update(self, conn: Connection, message: dict[str, Any], now: float) -> list[Outbound]:
         base = message.get("base_version")
@@ -410,16 +418,14 @@ class Hub:
             else:
                 record.state[key] = value
         record.version += 1
-        outbound = [Outbound((conn.id,), {"type": "ack", "id": message.get("id"), "version": record.version})]
+        outbound = [Outbound((conn.id,), _reply(message, {"type": "ack", "version": record.version}))]
         others = tuple(cid for cid in record.connections if cid != conn.id)
         if others:
             outbound.append(Outbound(others, {"type": "patch", "version": record.version, "patch": patch}))
         return outbound
 
     def _sync(self, conn: Connection, message: dict[str, Any], now: float) -> list[Outbound]:
-        snapshot = self._snapshot(self._record(conn.user))
-        snapshot["id"] = message.get("id")
-        return [Outbound((conn.id,), snapshot)]
+        return [Outbound((conn.id,), _reply(message, self._snapshot(self._record(conn.user))))]
 
     def _snapshot(self, record: UserRecord) -> dict[str, Any]:
         version, state = record.version, record.state

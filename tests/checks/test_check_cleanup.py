@@ -35,3 +35,10 @@ def test_missing_field_or_incomplete_is_unknown():
     assert check_cleanup(h).valid == UNKNOWN
     h = History(complete=False, server_stats_before=ZERO, server_stats_after=ZERO)
     assert check_cleanup(h).valid == UNKNOWN
+
+
+def test_a_single_leaked_entry_counts():
+    after = dict(ZERO, users=1)
+    r = check_cleanup(History(complete=True, server_stats_before=ZERO, server_stats_after=after))
+    assert r.valid is False and r.anomalies[0].evidence == {
+        "field": "users", "before": 0, "after": 1, "leaked": 1}

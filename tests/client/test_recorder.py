@@ -187,6 +187,8 @@ def test_seq_ids_thin_deterministically():
     e, lt = rec.history().connections
     assert len(e.seq_ids) <= SEQ_ID_CAP and len(lt.seq_ids) <= SEQ_ID_CAP
     assert all(s % e.seq_id_stride == 0 for s in e.seq_ids)
+    assert e.seq_id_stride & (e.seq_id_stride - 1) == 0  # a power of two
+    assert lt.seq_id_stride & (lt.seq_id_stride - 1) == 0
     common = set(e.seq_ids) & set(lt.seq_ids)
     assert len(common) >= SEQ_ID_CAP // 4
     assert all(e.seq_ids[s] == lt.seq_ids[s] == f"s:{s}" for s in common)

@@ -398,7 +398,7 @@ def test_invalid_id_is_invalid_field_id(net: Net, bad_id: Any) -> None:
     net.take(conn)
     reply = net.reply(conn, {"type": "ping", "id": bad_id})
     if bad_id is None:  # null is the same as no id
-        assert reply == {"type": "pong", "id": None, "ts": int(T0 * 1000)}
+        assert reply["type"] == "pong" and reply.get("id") is None
         return
     assert (reply["type"], reply["code"], reply["field"]) == ("error", "invalid_field", "id")
     assert "id" not in reply
