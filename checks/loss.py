@@ -54,7 +54,7 @@ def check_loss(history: History) -> Verdict:
                 continue  # still running in an incomplete history: no proof either way
             checked += 1
             holes, gone = subtract(c.received.missing(c.expect_from, hi), c.gap)
-            announced += 0
+            announced += gone
             if holes:
                 n = count(holes)
                 lost += n

@@ -56,8 +56,7 @@ def check_ordering(history: History) -> Verdict:
                             f"user {user}: seq {seq} is {first[0]!r} on {other.label} "
                             f"but {mid!r} on {c.label}",
                             {"user": user, "seq": seq,
-                             "ids": {other.label: first[0], c.label: mid},
-                             "connections": [ref(other), ref(c)]}))
+                             "ids": [{**ref(other), "id": first[0]}, {**ref(c), "id": mid}]}))
     stats = {"connections": len(history.connections), "messages": messages,
              "tab_seqs_compared": compared}
     return verdict(NAME, anomalies, stats, known=history.complete and messages > 0)

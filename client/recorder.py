@@ -29,10 +29,14 @@ INFLIGHT_CAP = 10_000
 
 
 class ConnectionRecorder:
-    """Records one connection into a ConnectionHistory; used from one thread only."""
+    """Records one connection into a ConnectionHistory.
+
+    Meant for one connection; a client that reconnects with the same recorder still gets
+    a separate ConnectionHistory per connection (a welcome after a close starts one).
+    """
 
     __slots__ = ("h", "acks", "acked_ids_sample", "_state", "_sends", "_updates",
-                 "_on", "_welcomed", "_closed")
+                 "_on", "_welcomed", "_closed", "_done")
 
     def __init__(self, user: str, label: str, process: str) -> None:
         self.h = ConnectionHistory(label=label, user=user, process=process)
@@ -43,6 +47,7 @@ class ConnectionRecorder:
         self._updates: dict[Any, dict] = {}
         self._welcomed = False
         self._closed = False
+        self._done: list[ConnectionHistory] = []  # earlier connections of a reused recorder
         self._on: dict[str, Callable[[dict, float], None]] = {
             "message": self._message,
             "ack": self._ack,
@@ -55,6 +60,12 @@ class ConnectionRecorder:
     # -- hooks -------------------------------------------------------------
     def opened(self, welcome: dict, requested_last_seq: int | None, t: float) -> None:
         """The welcome arrived; `requested_last_seq` is the ?last_seq we asked for."""
+        if self._welcomed and self._closed:  # a reconnect through the same recorder
+            old = self.h
+            self._done.append(old)
+            self.h = ConnectionHistory(label=old.label, user=old.user, process=old.process)
+            self._state = None
+            self._closed = False
         h = self.h
         self._welcomed = True
         h.opened_at = t
@@ -129,7 +140,7 @@ class ConnectionRecorder:
 
     # -- frame handlers ----------------------------------------------------
     def _welcome(self, msg: dict, t: float) -> None:
-        if not self._welcomed:  # the client did not call opened(); still record it
+        if not self._welcomed or self._closed:  # the client did not call opened()
             self.opened(msg, None, t)
 
     def _message(self, msg: dict, t: float) -> None:
@@ -241,8 +252,11 @@ class ConnectionRecorder:
             self._updates.pop(mid, None)
 
     # -- snapshot ----------------------------------------------------------
-    def snapshot(self) -> ConnectionHistory:
-        """A copy of the history so far (state digest computed now if still open)."""
+    def snapshots(self) -> list[ConnectionHistory]:
+        """Copies of the histories so far (state digest computed now if still open)."""
+        return [h.copy() for h in self._done] + [self._snapshot_current()]
+
+    def _snapshot_current(self) -> ConnectionHistory:
         for _ in range(3):  # a hook running in another thread can disturb the copy: retry
             try:
                 c = self.h.copy()
@@ -319,7 +333,7 @@ class Recorder:
             started_at=self.started_at,
             ended_at=self.ended_at,
             complete=self.complete and self.ended_at is not None,
-            connections=[rec.snapshot() for rec in conns],
+            connections=[c for rec in conns for c in rec.snapshots()],
             acks=acks,
             acked_ids_sample=sample,
             server_stats_before=self.server_stats_before,

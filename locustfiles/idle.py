@@ -12,7 +12,7 @@ class IdleUser(WebSocketUser):
     flow = "idle"
     wait_time = constant(2)
 
-    @task
+    @task(4)
     @reported
     def hold(self) -> None:
         client = self.client
@@ -20,3 +20,9 @@ class IdleUser(WebSocketUser):
             closed = client.wait_closed(0)
             self.report("idle", 0.0, ConnectionClosed(closed.code, f"idle connection ended: {closed.reason}"))
         self.connection()
+
+    @task(1)
+    @reported
+    def refresh(self) -> None:
+        """Token refresh on the live connection (what long-lived sessions do)."""
+        self.connection().refresh(self.token())

@@ -82,7 +82,7 @@ def _check_handshake() -> Response | None:
     raw_last_seq = request.args.get("last_seq")
     last_seq = None
     if raw_last_seq is not None:
-        if not raw_last_seq.isdigit():
+        if not (raw_last_seq.isascii() and raw_last_seq.isdigit()):  # int() would fail on '²'
             return _reject(400, "invalid_field", f"last_seq must be an integer >= 0, got {raw_last_seq!r}")
         last_seq = int(raw_last_seq)
     if not rt.hub.reserve(claims.user):

@@ -385,7 +385,9 @@ class Hub:
         try:
             claims = self.authenticate(token, now)
         except AuthError as error:
-            raise RequestError(error.code, error.message) from None
+            # An empty token is an invalid one: section 7 has no `missing_token` error frame.
+            code = "invalid_token" if error.code == "missing_token" else error.code
+            raise RequestError(code, error.message) from None
         if claims.user != conn.user:
             self.counters.auth_failures += 1
             raise RequestError("wrong_user", f"token is for {claims.user!r}, this connection is {conn.user!r}")

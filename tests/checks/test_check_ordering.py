@@ -76,7 +76,7 @@ def test_tabs_disagreeing_on_a_seq():
     (a,) = r.anomalies
     assert a.kind == "tab_divergence"
     assert a.evidence["seq"] == 3
-    assert a.evidence["ids"] == {"t1": "s:3", "t2": "s:9"}
+    assert [(e["label"], e["id"]) for e in a.evidence["ids"]] == [("t1", "s:3"), ("t2", "s:9")]
 
 
 def test_tabs_of_different_users_are_not_compared():

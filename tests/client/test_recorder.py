@@ -235,3 +235,19 @@ def test_recorded_loss_is_caught():
     assert loss.valid is False
     assert loss.anomalies[0].evidence["label"] == "w1-bob-1"
     assert loss.anomalies[0].evidence["missing"] == [[3, 3]]
+
+
+def test_reconnect_through_the_same_recorder_is_a_new_connection():
+    rec = Recorder()
+    c = open_conn(rec, conn_id="c1")
+    c.received(msg(1, "s:1"), 2.0)
+    c.closed(1006, "", "abrupt", 3.0)
+    c.opened(welcome(last_seq=2, conn_id="c2"), 1, 4.0)
+    c.received(welcome(last_seq=2, conn_id="c2"), 4.0)
+    c.received(msg(2, "s:2"), 4.5)
+    rec.finish()
+    first, second = rec.history().connections
+    assert (first.conn_id, first.closed_at, first.open_at_end) == ("c1", 3.0, False)
+    assert first.received == SeqSet([[1, 1]])
+    assert (second.conn_id, second.expect_from, second.open_at_end) == ("c2", 2, True)
+    assert second.received == SeqSet([[2, 2]]) and second.closed_at is None

@@ -269,7 +269,7 @@ def test_token_rejections(server: ServerHandle) -> None:
     assert server.stats()["auth_failures"] == before + 4
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1.5", ""])
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "%C2%B2", "%D9%A1", "+1", "%201"])
 def test_bad_last_seq_is_invalid_field(server: ServerHandle, value: str) -> None:
     rejected(server, f"/ws?last_seq={value}", upgrade_headers(server.token("u")), 400, "invalid_field")
 
