@@ -17,7 +17,9 @@ def check_cleanup(history: History) -> Verdict:
     anomalies: list[Anomaly] = []
     stats: dict = {"before": None, "after": None}
     if before is None or after is None:
-        return verdict(NAME, anomalies, stats, known=False)
+        missing = "before" if before is None else "after"
+        reason = f"no server /stats {missing} the run (needs an admin token: --admin-token or the JWT secret)"
+        return verdict(NAME, anomalies, stats, known=False, reason=reason)
     stats = {"before": {k: before.get(k) for k in KEYS}, "after": {k: after.get(k) for k in KEYS}}
     known = history.complete
     for key in KEYS:
@@ -30,4 +32,4 @@ def check_cleanup(history: History) -> Verdict:
                 "leak",
                 f"server /stats {key} is {a} after the run, {b} before: {a - b} left behind",
                 {"field": key, "before": b, "after": a, "leaked": a - b}))
-    return verdict(NAME, anomalies, stats, known=known)
+    return verdict(NAME, anomalies, stats, known=known, reason=None if known else "the run was cut short")

@@ -53,10 +53,13 @@ class Verdict:
                    dict(d.get("stats") or {}))
 
 
-def verdict(name: str, anomalies: list[Anomaly], stats: dict, known: bool) -> Verdict:
-    """False with any anomaly; else True when `known` (enough evidence), else unknown."""
+def verdict(name: str, anomalies: list[Anomaly], stats: dict, known: bool, reason: str | None = None) -> Verdict:
+    """False with any anomaly; else True when `known` (enough evidence), else unknown
+    (with `reason`, when given, saying what evidence was missing)."""
     stats = dict(stats)
     stats["anomalies"] = len(anomalies)
+    if reason and not anomalies and not known:
+        stats["reason"] = reason
     valid: Valid = False if anomalies else (True if known else UNKNOWN)
     return Verdict(name, valid, anomalies[:MAX_ANOMALIES], stats)
 

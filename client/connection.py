@@ -18,14 +18,18 @@ import enum
 import itertools
 import json
 import logging
+import os
 import queue
 import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from json.encoder import c_make_encoder, encode_basestring
+from json.scanner import make_scanner
 from time import perf_counter
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -59,8 +63,72 @@ PING_TIMES_LIMIT = 1000
 _TEXT, _BINARY, _CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
 _CLOSE, _PING, _PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG
 _PUSH_ONLY = frozenset({"message", "patch"})  # their `id` is the sender's, never a reply
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_loads = json.loads
+RECV_SIZE = 16384
+"""Bytes asked of the socket per read by the receive loop (websocket-client's own cap)."""
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_slow_dumps = _encoder.encode
+_encode = (
+    c_make_encoder(None, _encoder.default, encode_basestring, None, ":", ",", False, False, True)
+    if c_make_encoder is not None
+    else None
+)
+_scan = make_scanner(json.JSONDecoder())
+
+
+def _dumps(msg: Any) -> str:
+    """`_slow_dumps(msg)` without JSONEncoder.iterencode's per-call setup (the per-request path)."""
+    if _encode is None:
+        return _slow_dumps(msg)
+    try:
+        return "".join(_encode(msg, 0))
+    except RecursionError:  # circular (no markers here): let the stdlib say so, with its ValueError
+        return _slow_dumps(msg)
+
+
+_NATIVE = sys.byteorder
+_LEN16 = struct.Struct("!BBH").pack
+_LEN64 = struct.Struct("!BBQ").pack
+
+
+def _text_frame(text: str) -> bytes:
+    """The bytes websocket-client's `ws.send(text)` writes: a final, masked text frame
+    (fresh os.urandom mask key), built without its ABNF object and array copies."""
+    payload = text.encode("utf-8")
+    n = len(payload)
+    key = os.urandom(4)
+    if n < 126:
+        header = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        header = _LEN16(0x81, 0xFE, n)
+    else:
+        header = _LEN64(0x81, 0xFF, n)
+    mask = int.from_bytes(key * (n // 4) + key[: n % 4], _NATIVE)
+    return header + key + (int.from_bytes(payload, _NATIVE) ^ mask).to_bytes(n, _NATIVE)
+
+
+def _send_text(ws: WebSocket, text: str) -> None:
+    """`ws.send(text)` (same frame, same lock, same exceptions), cheaper per message."""
+    data = _text_frame(text)
+    if ws.get_mask_key:  # a custom mask source: websocket-client's own path honours it
+        ws.send(text)
+        return
+    with ws.lock:
+        while data:
+            data = data[ws._send(data) :]
+
+
+def _loads(data: bytes) -> Any:
+    """`json.loads(data)`; a UTF-8 `{...}` frame (all of them, normally) skips the encoding detection."""
+    try:
+        text = data.decode("utf-8")
+        if text[:1] == "{":
+            obj, end = _scan(text, 0)
+            if end == len(text):
+                return obj
+    except (ValueError, StopIteration):
+        pass  # json.loads below raises its own error (or accepts what the fast path does not)
+    return json.loads(data)
 
 
 class RecorderHooks(Protocol):
@@ -121,7 +189,7 @@ def _parse_close(data: bytes) -> tuple[int | None, str]:
 
 class _Slot:
     """One pending request: a lock held until the receive loop hands over the reply
-    (cheaper than an Event, and gevent patches it the same way)."""
+    (cheaper than an Event). For plain threads; see _GreenSlot for gevent."""
 
     __slots__ = ("lock", "reply", "error", "t_recv", "length")
 
@@ -132,6 +200,126 @@ class _Slot:
         self.error: SocketproofError | None = None
         self.t_recv = 0.0
         self.length = 0
+
+    def wait(self, timeout: float) -> bool:
+        """True once released (reply or error set), False after `timeout` seconds."""
+        return self.lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        """Wake the waiter (once: a second call raises RuntimeError)."""
+        self.lock.release()
+
+
+class _GreenSlot:
+    """A pending request under gevent (Locust): the waiting greenlet parks in the hub with
+    one raw loop timer, and `release()` schedules its wake-up. Same contract as _Slot, but
+    no semaphore and no gevent.Timeout per request: this is the per-message path of every
+    Locust user. Used only from the hub's own thread (gevent sockets are too)."""
+
+    __slots__ = ("reply", "error", "t_recv", "length", "_hub", "_owner", "_greenlet", "_released")
+
+    def __init__(self, hub: Any, owner: Any) -> None:
+        self.reply: dict[str, Any] | None = None
+        self.error: SocketproofError | None = None
+        self.t_recv = 0.0
+        self.length = 0
+        self._hub = hub
+        self._owner = owner  # the requesting greenlet
+        self._greenlet: Any = None  # the owner, only while it waits
+        self._released = False
+
+    def wait(self, timeout: float) -> bool:
+        if self._released:
+            return True
+        if timeout < 0:  # what threading's (and gevent's) Lock.acquire says
+            raise ValueError("timeout value must be strictly positive")
+        if timeout > threading.TIMEOUT_MAX:
+            raise OverflowError("timeout value is too large")
+        hub = self._hub
+        greenlet = self._greenlet = self._owner
+        timer = hub.loop.timer(timeout)
+        timer.start(greenlet.switch, False)
+        try:
+            return hub.switch()  # True from _wake(), False from the timer
+        finally:
+            timer.close()
+            self._greenlet = None
+
+    def release(self) -> None:
+        if self._released:
+            raise RuntimeError("release unlocked lock")  # as _Slot does
+        self._released = True
+        if self._greenlet is not None:
+            self._hub.loop.run_callback(self._wake)
+
+    def _wake(self) -> None:
+        greenlet = self._greenlet
+        if greenlet is not None:  # still waiting (not timed out or killed meanwhile)
+            greenlet.switch(True)
+
+
+def _gevent_patched() -> tuple[Callable[[], Any], Callable[[], Any]] | None:
+    """(get_hub, getcurrent) when gevent has monkey-patched `threading` (Locust), else None."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return None
+    from gevent import get_hub, getcurrent
+
+    return get_hub, getcurrent
+
+
+class _FrameReader:
+    """Reads the server's frames for the receive loop: one socket read per burst, where
+    websocket-client's frame_buffer makes three or more small reads per frame.
+
+    `read()` returns the payload (bytes) of a final, unmasked text frame with no RSV
+    bits, which is every protocol reply, and any other frame as the ABNF object
+    websocket-client would have built and validated. A read that times out keeps the
+    partial frame, as websocket-client does.
+    """
+
+    __slots__ = ("_recv", "_buf", "_skip_utf8")
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._recv = ws._recv  # raises websocket-client's timeout/closed exceptions, closes on EOF
+        fb = ws.frame_buffer
+        self._buf = bytearray(b"".join(fb.recv_buffer))
+        fb.recv_buffer = []
+        self._skip_utf8 = fb.skip_utf8_validation
+
+    def read(self) -> bytes | ABNF:
+        buf = self._buf
+        recv = self._recv
+        while True:
+            n = len(buf)
+            if n >= 2:
+                b2 = buf[1]
+                length = b2 & 0x7F
+                pos = 2
+                if length >= 126:
+                    pos = 4 if length == 126 else 10
+                    length = int.from_bytes(buf[2:pos], "big") if n >= pos else n
+                if b2 & 0x80:
+                    pos += 4
+                end = pos + length
+                if n >= end:
+                    if buf[0] == 0x81 and not b2 & 0x80:
+                        payload = bytes(buf[pos:end])
+                        del buf[:end]
+                        return payload
+                    return self._frame(buf, pos, end)
+            buf += recv(RECV_SIZE)
+
+    def _frame(self, buf: bytearray, pos: int, end: int) -> ABNF:
+        b1, b2 = buf[0], buf[1]
+        has_mask = b2 >> 7 & 1
+        payload = bytes(buf[pos:end])
+        if has_mask:  # servers must not mask (RFC 6455 5.1), but websocket-client unmasks
+            payload = ABNF.mask(bytes(buf[pos - 4 : pos]), payload)
+        del buf[:end]
+        frame = ABNF(b1 >> 7 & 1, b1 >> 6 & 1, b1 >> 5 & 1, b1 >> 4 & 1, b1 & 0xF, has_mask, payload)
+        frame.validate(self._skip_utf8)
+        return frame
 
 
 _CLOSED_MARK: dict[str, Any] = {"type": "_closed"}  # wakes next_push() when the connection ends
@@ -175,7 +363,8 @@ class ProtocolClient:
         self._context = {"label": self.label}
         self._prefix = secrets.token_hex(4) + "-"
         self._ids = itertools.count(1)
-        self._pending: dict[Any, _Slot] = {}
+        self._pending: dict[Any, _Slot | _GreenSlot] = {}
+        self._green = _gevent_patched()
         self._inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self._lock = threading.Lock()  # state changes only, never the per-message path
         self._state = State.CLOSED
@@ -353,19 +542,23 @@ class ProtocolClient:
 
     def _run(self, ws: WebSocket) -> None:
         """Read frames until the connection ends; wakes every `timeout` to notice a reconnect."""
-        recv_frame = ws.recv_frame
+        read = _FrameReader(ws).read
+        dispatch = self._dispatch
         try:
             while True:
                 try:
-                    frame = recv_frame()
+                    frame = read()
                 except WebSocketTimeoutException:
                     if ws is not self._ws or self._state is State.CLOSED:
                         return
                     continue
                 t_recv = perf_counter()
+                if frame.__class__ is bytes:  # a whole text frame: the common case
+                    dispatch(frame, t_recv)
+                    continue
                 op = frame.opcode
-                if op == _TEXT and frame.fin:  # the common case, without the reassembly dance
-                    self._dispatch(frame.data, t_recv)
+                if op == _TEXT and frame.fin:
+                    dispatch(frame.data, t_recv)
                 elif op == _PING:
                     self._on_ping(ws, frame.data)
                 elif op == _CLOSE:
@@ -430,7 +623,7 @@ class ProtocolClient:
                     slot.reply = msg
                     slot.t_recv = t_recv
                     slot.length = len(data)
-                    slot.lock.release()
+                    slot.release()
                     return
         self._push(msg)
 
@@ -500,7 +693,7 @@ class ProtocolClient:
         for slot in pending:
             slot.error = info
             try:
-                slot.lock.release()
+                slot.release()
             except RuntimeError:
                 pass
         self._inbox.put_nowait(_CLOSED_MARK)
@@ -545,7 +738,12 @@ class ProtocolClient:
         pending = self._pending
         if mid in pending:
             raise ValueError(f"request id {mid!r} is already pending")
-        slot = _Slot()
+        green = self._green
+        if green is None:
+            slot: _Slot | _GreenSlot = _Slot()
+        else:
+            hub, current = green[0](), green[1]()
+            slot = _GreenSlot(hub, current) if current is not hub else _Slot()
         pending[mid] = slot
         t0 = perf_counter()
         if self._state is not State.OPEN:  # checked after registering: _finish() can't miss us
@@ -556,7 +754,7 @@ class ProtocolClient:
         if recorder is not None:
             recorder.sent(msg, time.time())
         try:
-            self._ws.send(data)  # type: ignore[union-attr]
+            _send_text(self._ws, data)  # type: ignore[arg-type]
         except WebSocketTimeoutException:
             pending.pop(mid, None)
             return self._failed(msg, name, t0, Timeout(f"sending {msg.get('type')!r}"))
@@ -568,8 +766,8 @@ class ProtocolClient:
                 t0,
                 self._not_open() if self._state is not State.OPEN else ConnectionClosed(None, "send failed"),
             )
-        if not slot.lock.acquire(timeout=self.timeout if timeout is None else timeout):
-            if pending.pop(mid, None) is not None or not slot.lock.acquire(timeout=1.0):
+        if not slot.wait(self.timeout if timeout is None else timeout):
+            if pending.pop(mid, None) is not None or not slot.wait(1.0):
                 return self._failed(msg, name, t0, Timeout(f"no reply to {msg.get('type')!r} id={mid!r}"))
         reply = slot.reply
         if reply is None:
@@ -700,7 +898,10 @@ class ProtocolClient:
     @staticmethod
     def _send(ws: WebSocket, data: str | bytes, opcode: int) -> None:
         try:
-            ws.send(data, opcode)
+            if opcode == _TEXT and isinstance(data, str):
+                _send_text(ws, data)
+            else:
+                ws.send(data, opcode)
         except WebSocketTimeoutException:
             raise Timeout("send blocked") from None
         except (WebSocketException, OSError) as exc:

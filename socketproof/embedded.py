@@ -7,10 +7,12 @@ on a free loopback port, and stopped when Locust quits.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from locust.runners import MasterRunner, WorkerRunner
 
+from server.config import SETTING_NAMES
 from server.process import ServerProcess
 
 log = logging.getLogger("socketproof")
@@ -23,7 +25,7 @@ def start_if_no_host(environment: Any, jwt_secret: str) -> str | None:
     global _child
     if environment.host or isinstance(environment.runner, WorkerRunner):
         return None
-    _child = ServerProcess({"jwt_secret": jwt_secret})
+    _child = ServerProcess(embedded_settings(jwt_secret))
     ws_url = _child.start()
     host = ws_url.rsplit("/ws", 1)[0]
     environment.host = host
@@ -31,6 +33,21 @@ def start_if_no_host(environment: Any, jwt_secret: str) -> str | None:
     log.info("no --host given: started the embedded reference server at %s (%s runner)", host, kind)
     environment.events.quitting.add_listener(lambda **_: stop())
     return host
+
+
+EMBEDDED_DEFAULTS = {"heartbeat_interval": 2.0, "heartbeat_timeout": 2.0}
+"""A short heartbeat so that even a one-minute run gives the heartbeat check evidence."""
+
+
+def embedded_settings(jwt_secret: str) -> dict[str, Any]:
+    """Defaults for a load run, then any SOCKETPROOF_<SETTING> the user set (e.g. SOCKETPROOF_FAULTS)."""
+    settings: dict[str, Any] = dict(EMBEDDED_DEFAULTS)
+    for name in SETTING_NAMES:
+        value = os.environ.get("SOCKETPROOF_" + name.upper())
+        if value is not None:
+            settings[name] = value
+    settings["jwt_secret"] = jwt_secret
+    return settings
 
 
 def stop() -> None:

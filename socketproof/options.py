@@ -53,6 +53,34 @@ def add_arguments(parser: Any) -> None:
     group.add_argument(
         "--request-timeout", type=float, default=10.0, help="seconds to wait for a reply (default 10)"
     )
+    group.add_argument(
+        "--checks",
+        default="all",
+        help="checks to run at the end: all, or a comma list of ordering, duplicates, loss, cleanup, "
+        "heartbeat, state, timing (default all)",
+    )
+    group.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        include_in_web_ui=False,
+        help="k6-style SLO, repeatable: 'echo:p95<50', 'connect:p99<200', 'failures<0.1%%', 'rps>100'",
+    )
+    group.add_argument(
+        "--checks-report", default="reports", help="folder for checks.json and checks-junit.xml (default reports)"
+    )
+    group.add_argument(
+        "--strict", action="store_true", default=False, help="an unknown verdict fails the run too (exit 1)"
+    )
+    group.add_argument(
+        "--admin-token",
+        default=os.environ.get("SOCKETPROOF_ADMIN_TOKEN", ""),
+        is_secret=True,
+        help="token with role=admin for the server's /stats (default: minted from the JWT secret)",
+    )
+    group.add_argument(
+        "--drain", type=float, default=1.0, help="seconds for in-flight messages to land at the end (default 1)"
+    )
 
 
 def _number(options: Any, name: str, kind: type, low: float, high: float | None = None) -> Any:

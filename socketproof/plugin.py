@@ -1,4 +1,4 @@
-"""Wires Socketproof into Locust: options, validation, the embedded target, the run state.
+"""Wires Socketproof into Locust: options, validation, the embedded target, the run state, the checks.
 
 Importing this module (every locustfile does, through socketproof.users) registers the
 listeners once; Python's import cache keeps it from happening twice.
@@ -6,19 +6,26 @@ listeners once; Python's import cache keeps it from happening twice.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from typing import Any
 
+from flask import request
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from socketproof import embedded
-from socketproof.options import LoadOptions, add_arguments, exit_on_bad_options, load_options
+from socketproof.checking import CheckOptions, RunChecker
+from socketproof.judge import parse_check_names, validate_thresholds
+from socketproof.options import LoadOptions, OptionError, add_arguments, load_options
 from socketproof.run import RunState
 
 log = logging.getLogger("socketproof")
 
 _STATE_KEY = "socketproof_run_state"
+_CHECKER_KEY = "socketproof_checker"
+CHECKS_TAB = "socketproof-checks"
 
 
 def process_id(environment: Any) -> str:
@@ -35,11 +42,32 @@ def run_state(environment: Any) -> RunState:
     if state is None:
         try:
             options = load_options(environment.parsed_options)
-        except ValueError:
+        except OptionError as error:
+            log.error("%s; using defaults", error)
             options = LoadOptions()
         state = RunState(options, process_id(environment))
         setattr(environment, _STATE_KEY, state)
     return state
+
+
+def check_options(parsed: Any, load: LoadOptions) -> CheckOptions:
+    """Validate the checks options (raises ValueError naming the option)."""
+    return CheckOptions(
+        names=parse_check_names(getattr(parsed, "checks", None)),
+        thresholds=tuple(validate_thresholds(getattr(parsed, "threshold", None) or [])),
+        report_dir=str(getattr(parsed, "checks_report", None) or "reports"),
+        strict=bool(getattr(parsed, "strict", False)),
+        admin_token=str(getattr(parsed, "admin_token", "") or "") or None,
+        drain=max(0.0, float(getattr(parsed, "drain", 1.0) or 0.0)),
+        jwt_secret=load.jwt_secret,
+    )
+
+
+def usage_error(message: str) -> None:
+    """A user's mistake: one line and exit code 2, before any user starts."""
+    sys.stderr.write(f"locust: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(2)
 
 
 @events.init_command_line_parser.add_listener
@@ -49,16 +77,98 @@ def _add_arguments(parser: Any, **_: Any) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
-    options = exit_on_bad_options(environment.parsed_options)
+    try:
+        load = load_options(environment.parsed_options)
+        checks = check_options(environment.parsed_options, load)
+    except ValueError as error:
+        usage_error(str(error))
+        return
+    checker = RunChecker(environment, checks)
+    setattr(environment, _CHECKER_KEY, checker)
+    _current["checker"] = checker
     if not isinstance(environment.runner, WorkerRunner):
-        embedded.start_if_no_host(environment, options.jwt_secret)
+        try:
+            embedded.start_if_no_host(environment, load.jwt_secret)
+        except RuntimeError as error:
+            usage_error(f"could not start the embedded reference server: {error}")
+    if environment.web_ui is not None:
+        _extend_web_ui(environment, checker)
+
+
+def checker_of(environment: Any) -> RunChecker:
+    return getattr(environment, _CHECKER_KEY)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
-    """A new run (also after a stop in the web UI): fresh options and a fresh history."""
-    if isinstance(environment.runner, MasterRunner):
-        return
+    """A new run (also after a stop in the web UI): fresh options, history and baseline."""
     if hasattr(environment, _STATE_KEY):
         delattr(environment, _STATE_KEY)
-    run_state(environment)
+    if not isinstance(environment.runner, MasterRunner):
+        run_state(environment)
+    checker_of(environment).on_test_start()
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    state = None if isinstance(environment.runner, MasterRunner) else run_state(environment)
+    checker_of(environment).on_test_stopping(state)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    state = None if isinstance(environment.runner, MasterRunner) else run_state(environment)
+    checker_of(environment).on_test_stop(state)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_: Any) -> None:
+    checker = getattr(environment, _CHECKER_KEY, None)
+    if checker is not None:
+        checker.on_quitting()
+
+
+@events.quit.add_listener
+def _on_quit(exit_code: int, **_: Any) -> None:
+    """Locust has printed its request table and written --html: add the verdicts to both."""
+    checker = _current.get("checker")
+    if checker is not None:
+        checker.on_quit(exit_code)
+
+
+_current: dict[str, RunChecker] = {}
+"""The process's checker, for the quit event (which carries no environment)."""
+
+
+def _extend_web_ui(environment: Any, checker: RunChecker) -> None:
+    """A "Checks" tab with the verdicts, live while the run goes; verdicts in the HTML report."""
+    web_ui = environment.web_ui
+    web_ui.template_args["extended_tabs"] = [{"title": "Checks", "key": CHECKS_TAB}]
+    web_ui.template_args["extended_tables"] = [
+        {
+            "key": CHECKS_TAB,
+            "structure": [
+                {"key": "check", "title": "Check"},
+                {"key": "verdict", "title": "Verdict"},
+                {"key": "anomalies", "title": "Anomalies"},
+                {"key": "evidence", "title": "First evidence"},
+            ],
+        }
+    ]
+
+    @web_ui.app.after_request
+    def _add_checks(response: Any) -> Any:
+        if request.path == "/stats/requests" and response.is_json:
+            state = None if isinstance(environment.runner, MasterRunner) else run_state(environment)
+            try:
+                rows = checker.live_rows(state)
+            except Exception:  # noqa: BLE001 - a live view must never break the stats endpoint
+                log.exception("live checks failed")
+                rows = []
+            payload = response.get_json()
+            payload["extended_stats"] = [{"key": CHECKS_TAB, "data": rows}]
+            response.set_data(json.dumps(payload))
+        elif request.path == "/stats/report" and response.mimetype == "text/html":
+            response.direct_passthrough = False
+            response.set_data(checker.html_page(response.get_data(as_text=True)))
+        return response

@@ -74,6 +74,8 @@ class RunState:
         self.recorder = Recorder(process_id)
         self.deliveries = DeliveryTracker()
         self.live = LiveIdentities()
+        self.stopping = False
+        """Set at the end of a run: users stop sending so in-flight messages can land."""
         self._numbers: dict[str, itertools.count[int]] = collections.defaultdict(itertools.count)
         self._labels = itertools.count(1)
 

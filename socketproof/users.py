@@ -31,6 +31,8 @@ def reported(task: F) -> F:
 
     @functools.wraps(task)
     def wrapper(self: WebSocketUser, *args: Any, **kwargs: Any) -> Any:
+        if self.shared.stopping:  # the run is draining: send nothing new
+            return None
         try:
             return task(self, *args, **kwargs)
         except SocketproofError:

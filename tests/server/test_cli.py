@@ -47,7 +47,14 @@ def test_help_exits_0() -> None:
         (("--set", "faults=drop=7"), {}, "faults"),
         (("--set", "queue_sise=3"), {}, "queue_sise"),
     ],
-    ids=["env-queue-size", "set-queue-size", "set-heartbeat-timeout", "unknown-fault", "bad-probability", "unknown-setting"],
+    ids=[
+        "env-queue-size",
+        "set-queue-size",
+        "set-heartbeat-timeout",
+        "unknown-fault",
+        "bad-probability",
+        "unknown-setting",
+    ],
 )
 def test_bad_setting_exits_2_with_one_line_naming_it(args: tuple[str, ...], env: dict[str, str], named: str) -> None:
     result = run_server(*args, env=env)

@@ -65,7 +65,9 @@ class Net:
         assert len(frames) == 1, frames
         return frames[0]
 
-    def opening(self, user: str, now: float = T0, last_seq: int | None = None) -> tuple[Connection, list[dict[str, Any]]]:
+    def opening(
+        self, user: str, now: float = T0, last_seq: int | None = None
+    ) -> tuple[Connection, list[dict[str, Any]]]:
         conn = self.connect(user, now, last_seq)
         return conn, self.take(conn)
 
@@ -343,7 +345,12 @@ def test_version_conflict_changes_nothing(net: Net) -> None:
         assert reply["type"] == "error" and reply["code"] == "version_conflict"
         assert reply["id"] == "late" and reply["current_version"] == 1 and reply["message"]
     assert net.take(tab2) == []
-    assert net.reply(tab2, {"type": "sync", "id": 2}) == {"type": "snapshot", "id": 2, "version": 1, "state": {"k": "v"}}
+    assert net.reply(tab2, {"type": "sync", "id": 2}) == {
+        "type": "snapshot",
+        "id": 2,
+        "version": 1,
+        "state": {"k": "v"},
+    }
 
 
 # -- errors ----------------------------------------------------------------------
@@ -381,9 +388,7 @@ def test_bad_json_including_non_objects(net: Net, text: str) -> None:
         ({"id": 1, "type": "update", "base_version": 0, "patch": "x"}, "invalid_field", "patch"),
     ],
 )
-def test_field_errors_name_the_field_and_echo_the_id(
-    net: Net, message: dict[str, Any], code: str, field: str
-) -> None:
+def test_field_errors_name_the_field_and_echo_the_id(net: Net, message: dict[str, Any], code: str, field: str) -> None:
     conn = net.connect("alice")
     net.take(conn)
     reply = net.reply(conn, message)

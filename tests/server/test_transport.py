@@ -55,7 +55,10 @@ def address(server: ServerHandle) -> tuple[str, int]:
 
 
 def upgrade_headers(
-    token: str | None = None, version: str | None = "13", key: str | None = "dGhlIHNhbXBsZSBub25jZQ==", origin: str | None = ORIGIN
+    token: str | None = None,
+    version: str | None = "13",
+    key: str | None = "dGhlIHNhbXBsZSBub25jZQ==",
+    origin: str | None = ORIGIN,
 ) -> dict[str, str]:
     headers = {"Upgrade": "websocket", "Connection": "Upgrade"}
     if version is not None:
@@ -69,7 +72,9 @@ def upgrade_headers(
     return headers
 
 
-def http_request(server: ServerHandle, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, http.client.HTTPMessage, Any]:
+def http_request(
+    server: ServerHandle, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, http.client.HTTPMessage, Any]:
     """One HTTP request on its own connection; returns (status, headers, parsed JSON body)."""
     host, port = address(server)
     conn = http.client.HTTPConnection(host, port, timeout=5)
@@ -82,7 +87,9 @@ def http_request(server: ServerHandle, path: str, headers: dict[str, str] | None
         conn.close()
 
 
-def rejected(server: ServerHandle, path: str, headers: dict[str, str], status: int, code: str) -> http.client.HTTPMessage:
+def rejected(
+    server: ServerHandle, path: str, headers: dict[str, str], status: int, code: str
+) -> http.client.HTTPMessage:
     got_status, got_headers, body = http_request(server, path, headers)
     assert (got_status, body and body.get("error")) == (status, code), body
     assert set(body) == {"error", "message"} and isinstance(body["message"], str) and body["message"]
@@ -124,7 +131,12 @@ class RawClient:
         self.sock = socket.create_connection(address(server), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
         path = "/ws" + query
-        lines = [f"GET {path} HTTP/1.1", f"Host: {address(server)[0]}", f"Origin: {ORIGIN}", f"Authorization: Bearer {token}"]
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: {address(server)[0]}",
+            f"Origin: {ORIGIN}",
+            f"Authorization: Bearer {token}",
+        ]
         lines += [f"{name}: {value}" for name, value in upgrade_headers(key=key, origin=None).items()]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.buffer = b""
@@ -191,7 +203,7 @@ class RawClient:
             while time.monotonic() < deadline:
                 if not self.sock.recv(65536):
                     return True
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         except ConnectionResetError:
             return True
@@ -275,7 +287,13 @@ def test_bad_last_seq_is_invalid_field(server: ServerHandle, value: str) -> None
 
 
 def test_rejections_are_checked_in_the_documented_order(server: ServerHandle) -> None:
-    rejected(server, "/ws?last_seq=x", upgrade_headers(None, version="12", key=None, origin="http://evil.test"), 426, "unsupported_version")
+    rejected(
+        server,
+        "/ws?last_seq=x",
+        upgrade_headers(None, version="12", key=None, origin="http://evil.test"),
+        426,
+        "unsupported_version",
+    )
     rejected(server, "/ws?last_seq=x", upgrade_headers(None, key=None, origin="http://evil.test"), 400, "bad_handshake")
     rejected(server, "/ws?last_seq=x", upgrade_headers(None, origin="http://evil.test"), 403, "origin_not_allowed")
     rejected(server, "/ws?last_seq=x", upgrade_headers(server.token("u", ttl=-5)), 401, "token_expired")
@@ -429,7 +447,7 @@ def test_server_pings_at_the_configured_interval(server: ServerHandle) -> None:
             if opcode == OP_PING:
                 arrivals.append(time.monotonic() - start)
                 client.send_frame(OP_PONG, payload)
-        gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+        gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
         assert arrivals[0] <= INTERVAL + 0.5
         assert all(INTERVAL * 0.7 <= gap <= INTERVAL + 0.5 for gap in gaps), gaps
         client.send_close()

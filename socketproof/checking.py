@@ -1,0 +1,270 @@
+"""Judging a Locust run: histories in, verdicts out, in one process or across workers.
+
+Per process (local runner or worker): at `test_stopping` users stop sending, in-flight
+messages get `--drain` seconds to land, and the recorder is finished; at `test_stop` a
+worker sends its history to the master. The local runner or the master then reads the
+server's /stats (for the cleanup check), runs the checks, writes the reports and sets
+the exit code; the verdict table is printed when Locust quits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import gevent
+from locust.runners import MasterRunner, WorkerRunner
+
+from checks import History
+from client.tokens import mint_admin_token
+from socketproof import reports
+from socketproof.judge import Judgement, format_table, judge, stats_table
+
+log = logging.getLogger("socketproof")
+
+HISTORY_MESSAGE = "socketproof_history"
+STOP_MESSAGE = "socketproof_stop"
+LIVE_HISTORY_KEY = "socketproof_live_history"
+LIVE_REPORT_EVERY = 5.0
+WORKER_HISTORY_WAIT = 15.0
+CLEANUP_WAIT = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckOptions:
+    names: tuple[str, ...]
+    thresholds: tuple[str, ...]
+    report_dir: str
+    strict: bool
+    admin_token: str | None
+    drain: float
+    jwt_secret: str
+
+
+def http_base(host: str) -> str:
+    """ws://h:p[/...] or http://h:p -> http://h:p (where /stats lives)."""
+    scheme, _, rest = host.partition("://")
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+class RunChecker:
+    """The checks side of one Locust process."""
+
+    def __init__(self, environment: Any, options: CheckOptions) -> None:
+        self.environment = environment
+        self.options = options
+        self.judgement: Judgement | None = None
+        self.report_paths: list[str] = []
+        self.stats_before: dict[str, Any] | None = None
+        self.worker_histories: dict[str, History] = {}
+        self.live_histories: dict[str, History] = {}
+        self._last_live_report = 0.0
+        self._judged_run = False
+        runner = environment.runner
+        if isinstance(runner, MasterRunner):
+            runner.register_message(HISTORY_MESSAGE, self._on_worker_history)
+            environment.events.worker_report.add_listener(self._on_worker_report)
+        elif isinstance(runner, WorkerRunner):
+            runner.register_message(STOP_MESSAGE, self._on_stop_request)
+            environment.events.report_to_master.add_listener(self._on_report_to_master)
+
+    @property
+    def runner(self) -> Any:
+        return self.environment.runner
+
+    # -- server /stats --------------------------------------------------------
+
+    def admin_token(self) -> str:
+        return self.options.admin_token or mint_admin_token(self.options.jwt_secret, ttl=600)
+
+    def server_stats(self) -> dict[str, Any] | None:
+        """GET /stats on the target; None when it cannot be had (no admin access, not our protocol)."""
+        host = self.environment.host
+        if not host:
+            return None
+        request = urllib.request.Request(http_base(host) + "/stats")
+        request.add_header("Authorization", f"Bearer {self.admin_token()}")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            log.warning("cannot read %s/stats for the cleanup check: %s", http_base(host), error)
+            return None
+
+    def stats_after(self) -> dict[str, Any] | None:
+        """Wait (bounded) for the server to drop this run's connections, then read /stats."""
+        before = self.stats_before
+        deadline = time.monotonic() + CLEANUP_WAIT
+        while True:
+            stats = self.server_stats()
+            if stats is None or before is None:
+                return stats
+            settled = all(stats.get(key, 0) <= before.get(key, 0) for key in ("connections", "users", "registry_entries"))
+            if settled or time.monotonic() > deadline:
+                return stats
+            gevent.sleep(0.1)
+
+    # -- run life -----------------------------------------------------------
+
+    def on_test_start(self) -> None:
+        self.judgement = None
+        self._judged_run = False
+        self.worker_histories.clear()
+        self.live_histories.clear()
+        if not isinstance(self.runner, WorkerRunner):
+            self.stats_before = self.server_stats()
+
+    def on_test_stopping(self, state: Any) -> None:
+        """Stop sending, let in-flight messages land, then close the books.
+
+        The master asks its workers to stop now: a headless master's quit() would
+        otherwise stop only itself, and stop listening before their histories arrive.
+        """
+        if isinstance(self.runner, MasterRunner):
+            self.runner.send_message(STOP_MESSAGE)
+            return
+        state.stopping = True
+        gevent.sleep(self.options.drain)
+        state.recorder.finish(complete=True)
+
+    def on_test_stop(self, state: Any) -> None:
+        if isinstance(self.runner, WorkerRunner):
+            self.runner.send_message(HISTORY_MESSAGE, state.recorder.history().to_dict())
+            return
+        if isinstance(self.runner, MasterRunner):
+            history = self._wait_for_workers()
+        else:
+            history = state.recorder.history()
+        self.finish(history)
+
+    def _wait_for_workers(self) -> History:
+        expected = {client.id for client in self.runner.clients.all}
+        deadline = time.monotonic() + WORKER_HISTORY_WAIT
+        while not expected <= set(self.worker_histories) and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+        missing = expected - set(self.worker_histories)
+        merged = History(complete=not missing and bool(self.worker_histories))
+        for history in self.worker_histories.values():
+            merged = merged.merge(history)
+        if missing:
+            log.warning("no history from %d worker(s) %s: verdicts may be unknown", len(missing), sorted(missing))
+            merged.complete = False
+        return merged
+
+    def finish(self, history: History) -> None:
+        """Judge the finished run, write the reports, set the exit code."""
+        history.server_stats_before = self.stats_before
+        history.server_stats_after = self.stats_after()
+        options = self.options
+        judgement = judge(
+            history,
+            options.names,
+            options.thresholds,
+            stats_table(self.runner.stats),
+            options.strict,
+        )
+        self.judgement = judgement
+        self._judged_run = True
+        meta = {
+            "host": self.environment.host,
+            "checks": list(options.names),
+            "thresholds": list(options.thresholds),
+            "connections": len(history.connections),
+            "history_complete": history.complete,
+        }
+        try:
+            self.report_paths = [str(path) for path in reports.write_reports(options.report_dir, judgement, meta)]
+        except OSError as error:
+            log.error("cannot write check reports to %s: %s", options.report_dir, error)
+            self.report_paths = []
+        if judgement.failed:
+            self.environment.process_exit_code = 1
+        if not (self.environment.parsed_options and self.environment.parsed_options.headless):
+            self.print_summary()
+
+    def on_quitting(self) -> None:
+        """Ctrl-C or SIGTERM before the run ended: stop it properly so it is still judged."""
+        if isinstance(self.runner, WorkerRunner) or self._judged_run:
+            return
+        if self.runner.state not in ("stopped", "init", "ready"):
+            self.runner.stop()
+
+    # -- output -------------------------------------------------------------
+
+    def on_quit(self, exit_code: int) -> None:
+        parsed = self.environment.parsed_options
+        html_file = getattr(parsed, "html_file", None)
+        if html_file and self.judgement is not None:
+            try:
+                with open(html_file, encoding="utf-8") as handle:
+                    page = handle.read()
+                with open(html_file, "w", encoding="utf-8") as handle:
+                    handle.write(self.html_page(page))
+            except OSError as error:
+                log.error("cannot add the verdicts to %s: %s", html_file, error)
+        if parsed is not None and parsed.headless:
+            self.print_summary(exit_code)
+
+    def print_summary(self, exit_code: int | None = None) -> None:
+        judgement = self.judgement
+        if judgement is None:
+            return
+        lines = ["", "Socketproof checks", format_table(judgement)]
+        if self.report_paths:
+            lines.append("Reports: " + ", ".join(self.report_paths))
+        if exit_code is not None:
+            lines.append(
+                f"Exit code {exit_code}: 0 = all checks passed and no request failed; "
+                "1 = a check failed (or --strict and one was unknown) or requests failed; "
+                "2 = bad options or an internal error."
+            )
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+    def html_page(self, page: str) -> str:
+        return reports.add_to_html(page, self.judgement) if self.judgement else page
+
+    def live_rows(self, state: Any) -> list[dict[str, Any]]:
+        """Verdicts for the web UI's Checks tab: final ones, or provisional ones while running."""
+        from socketproof.judge import rows
+
+        if self.judgement is not None:
+            return rows(self.judgement)
+        if isinstance(self.runner, MasterRunner):
+            history = History(complete=False)
+            for live in self.live_histories.values():
+                history = history.merge(live)
+        else:
+            history = state.recorder.history()
+            history.complete = False
+        history.server_stats_before = self.stats_before
+        provisional = judge(history, self.options.names, self.options.thresholds, stats_table(self.runner.stats))
+        return rows(provisional)
+
+    # -- distributed ----------------------------------------------------------
+
+    def _on_stop_request(self, environment: Any, msg: Any, **_: Any) -> None:
+        self.runner.stop()
+
+    def _on_worker_history(self, environment: Any, msg: Any, **_: Any) -> None:
+        self.worker_histories[msg.node_id] = History.from_dict(msg.data)
+
+    def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        now = time.monotonic()
+        state = getattr(self.environment, "socketproof_run_state", None)
+        if state is None or now - self._last_live_report < LIVE_REPORT_EVERY:
+            return
+        self._last_live_report = now
+        data[LIVE_HISTORY_KEY] = state.recorder.history().to_dict()
+
+    def _on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        live = data.get(LIVE_HISTORY_KEY)
+        if live is not None:
+            self.live_histories[client_id] = History.from_dict(live)
