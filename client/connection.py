@@ -109,10 +109,10 @@ def _text_frame(text: str) -> bytes:
 
 def _send_text(ws: WebSocket, text: str) -> None:
     """`ws.send(text)` (same frame, same lock, same exceptions), cheaper per message."""
-    data = _text_frame(text)
     if ws.get_mask_key:  # a custom mask source: websocket-client's own path honours it
         ws.send(text)
         return
+    data = _text_frame(text)
     with ws.lock:
         while data:
             data = data[ws._send(data) :]
