@@ -280,12 +280,20 @@ class _FrameReader:
 
     __slots__ = ("_recv", "_buf", "_skip_utf8")
 
-    def __init__(self, ws: WebSocket) -> None:
-        self._recv = ws._recv  # raises websocket-client's timeout/closed exceptions, closes on EOF
+    def __init__(self, recv: Callable[[int], bytes], buffered: bytes = b"", skip_utf8_validation: bool = True) -> None:
+        """`recv(n)` is `ws._recv`: raises websocket-client's timeout and closed exceptions
+        (and closes the socket on EOF), as the frame_buffer's reads do."""
+        self._recv = recv
+        self._buf = bytearray(buffered)
+        self._skip_utf8 = skip_utf8_validation
+
+    @classmethod
+    def of(cls, ws: WebSocket) -> _FrameReader:
+        """Take over reading `ws` (and whatever its frame_buffer had read ahead, normally nothing)."""
         fb = ws.frame_buffer
-        self._buf = bytearray(b"".join(fb.recv_buffer))
+        buffered = b"".join(fb.recv_buffer)
         fb.recv_buffer = []
-        self._skip_utf8 = fb.skip_utf8_validation
+        return cls(ws._recv, buffered, fb.skip_utf8_validation)
 
     def read(self) -> bytes | ABNF:
         buf = self._buf
@@ -542,7 +550,7 @@ class ProtocolClient:
 
     def _run(self, ws: WebSocket) -> None:
         """Read frames until the connection ends; wakes every `timeout` to notice a reconnect."""
-        read = _FrameReader(ws).read
+        read = _FrameReader.of(ws).read
         dispatch = self._dispatch
         try:
             while True:

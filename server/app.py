@@ -55,9 +55,12 @@ def _bearer(header: str | None) -> str | None:
 
 def _check_handshake() -> Response | None:
     """docs/protocol.md section 1, in its order; on success reserve a connection slot."""
-    if request.path != "/ws":
-        return None
     rt = runtime()
+    echo = request.path == "/echo"
+    if echo and not rt.settings.echo_endpoint:
+        return _reject(404, "not_found", "no such endpoint: /echo (setting echo_endpoint is off)")
+    if request.path != "/ws" and not echo:
+        return None
     upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
     connection = "upgrade" in request.headers.get("Connection", "").lower()
     if request.method != "GET" or not (upgrade and connection):
@@ -79,6 +82,8 @@ def _check_handshake() -> Response | None:
         claims = rt.hub.authenticate(token, time.time())
     except AuthError as error:
         return _reject(401, error.code, error.message)
+    if echo:
+        return None
     raw_last_seq = request.args.get("last_seq")
     last_seq = None
     if raw_last_seq is not None:
@@ -104,6 +109,13 @@ def _release_unclaimed(_error: BaseException | None) -> None:
 def websocket(ws: Any) -> None:
     request.environ[UPGRADED_KEY] = True
     runtime().transport.serve(ws, request.environ[CLAIMS_KEY], request.environ[LAST_SEQ_KEY])
+
+
+@sock.route("/echo")
+def echo(ws: Any) -> None:
+    """`/echo` (setting `echo_endpoint`): the bare WebSocket layer, for conformance suites."""
+    request.environ[UPGRADED_KEY] = True
+    runtime().transport.serve_echo(ws)
 
 
 def _healthz() -> Response:

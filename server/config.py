@@ -40,6 +40,8 @@ class Settings:
     heartbeat_timeout: float = 10.0
     rate_limit: int = 1000
     allowed_origins: tuple[str, ...] = ()
+    handshake_timeout: float = 10.0
+    echo_endpoint: bool = False
     faults: Faults = dataclasses.field(default_factory=Faults)
 
 
@@ -66,6 +68,17 @@ def _as_seconds(name: str, value: Any) -> float:
     return number
 
 
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {value!r}")
+
+
 def _as_origins(name: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
@@ -87,10 +100,12 @@ def _convert(name: str, value: Any) -> Any:
         return _as_int(name, value, 1)
     if name == "rate_limit":
         return _as_int(name, value, 0)
-    if name in ("queue_ttl", "heartbeat_interval", "heartbeat_timeout"):
+    if name in ("queue_ttl", "heartbeat_interval", "heartbeat_timeout", "handshake_timeout"):
         return _as_seconds(name, value)
     if name == "allowed_origins":
         return _as_origins(name, value)
+    if name == "echo_endpoint":
+        return _as_bool(name, value)
     if name == "faults":
         if isinstance(value, Faults):
             return value

@@ -17,6 +17,8 @@ from server.config import SETTING_NAMES, ConfigError
 
 log = logging.getLogger("socketproof.server")
 
+HANDSHAKE_TIMEOUT = 10.0
+
 
 class ClosingHandler(WSGIHandler):
     """Ends the TCP connection once a WebSocket session is over (RFC 6455, 7.1.1).
@@ -30,6 +32,32 @@ class ClosingHandler(WSGIHandler):
         super().handle_one_response()
         if self.environ.get(UPGRADED_KEY):
             self.close_connection = True
+
+    # Handshake timeout: gevent waits forever for a request line and headers, so a client
+    # that connects and sends nothing, or one byte at a time (slowloris), holds a socket
+    # and a greenlet for ever. One deadline covers the request line and all headers.
+
+    def handle_one_request(self) -> object:
+        deadline = self._deadline = gevent.Timeout(getattr(self.server, "handshake_timeout", HANDSHAKE_TIMEOUT))
+        try:
+            return super().handle_one_request()
+        except gevent.Timeout as timeout:
+            if timeout is not deadline:
+                raise
+            log.info("dropped %s: no complete request within %ss", self.client_address, deadline.seconds)
+            return None  # ends the connection
+        finally:
+            deadline.close()
+
+    def read_requestline(self) -> str:
+        self._deadline.start()
+        return super().read_requestline()
+
+    def read_request(self, raw_requestline: str) -> object:
+        try:
+            return super().read_request(raw_requestline)
+        finally:
+            self._deadline.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         server = WSGIServer((args.host, args.port), app, handler_class=ClosingHandler, log=None)
+        server.handshake_timeout = app.extensions["socketproof"].settings.handshake_timeout
         server.start()
     except OSError as error:
         print(f"python -m server: error: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)

@@ -15,7 +15,7 @@ from typing import Any
 
 import gevent
 from simple_websocket import ConnectionClosed, Server
-from wsproto.events import Ping, TextMessage
+from wsproto.events import BytesMessage, Ping, TextMessage
 
 from server.auth import Claims
 from server.core import (
@@ -135,6 +135,25 @@ class Transport:
             hub.close(conn, time.time())
             if link.timer is not None:
                 link.timer.kill(block=False)
+            self._finish(link)
+
+    def serve_echo(self, ws: Server) -> None:
+        """`/echo`: every text or binary message back unchanged, on the same WebSocket
+        layer as /ws (handshake, framing, close handshake, TCP end); nothing of the protocol."""
+        link = Link(ws, None, 0.0)  # type: ignore[arg-type] - no protocol connection here
+        try:
+            while not link.dead:
+                frame = ws.receive()
+                if frame is None:
+                    break
+                event = BytesMessage(data=frame) if isinstance(frame, bytes) else TextMessage(data=frame)
+                try:
+                    link._write(ws.ws.send(event))
+                except (OSError, gevent.Timeout, Exception):  # noqa: BLE001 - any send failure ends the link
+                    link.abort()
+        except ConnectionClosed:
+            pass
+        finally:
             self._finish(link)
 
     def _finish(self, link: Link) -> None:

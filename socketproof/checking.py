@@ -54,6 +54,14 @@ def http_base(host: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
+def connections_by_process(history: History) -> dict[str, int]:
+    """How many connections each Locust process recorded: shows every worker's part arrived."""
+    counts: dict[str, int] = {}
+    for connection in history.connections:
+        counts[connection.process] = counts.get(connection.process, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 class RunChecker:
     """The checks side of one Locust process."""
 
@@ -177,6 +185,7 @@ class RunChecker:
             "checks": list(options.names),
             "thresholds": list(options.thresholds),
             "connections": len(history.connections),
+            "connections_by_process": connections_by_process(history),
             "history_complete": history.complete,
         }
         try:

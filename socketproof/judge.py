@@ -34,7 +34,10 @@ def validate_thresholds(expressions: Iterable[str]) -> list[str]:
     """Parse each --threshold now so a typo stops the run before it starts."""
     expressions = list(expressions or [])
     for expression in expressions:
-        parse_threshold(expression)
+        try:
+            parse_threshold(expression)
+        except ValueError as error:  # name the option: the user may have passed several
+            raise ValueError(f"--threshold: {error}") from None
     return expressions
 
 

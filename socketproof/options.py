@@ -81,6 +81,31 @@ def add_arguments(parser: Any) -> None:
     group.add_argument(
         "--drain", type=float, default=1.0, help="seconds for in-flight messages to land at the end (default 1)"
     )
+    add_capacity_arguments(group)
+
+
+def add_capacity_arguments(group: Any) -> None:
+    """`--capacity`: step the load up until the SLO breaks (socketproof.capacity_shape). Read at start only."""
+    group.add_argument(
+        "--capacity",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="capacity check: add --step-users every --step-time up to --max-users, stop at the first step "
+        "that breaks the SLO (--threshold, failures<1%%, any check), write capacity.json/.png/.html",
+    )
+    group.add_argument("--step-users", type=int, default=10, include_in_web_ui=False,
+                       help="users added per capacity step (default 10)")
+    group.add_argument("--step-time", default="20s", include_in_web_ui=False,
+                       help="measured time per capacity step, after its users started: 20, 20s, 1m (default 20s)")
+    group.add_argument("--max-users", type=int, default=200, include_in_web_ui=False,
+                       help="last capacity step's users: bounds the run (default 200)")
+    group.add_argument("--capacity-report", default="", include_in_web_ui=False,
+                       help="folder for capacity.json, capacity.png, capacity.html (default: --checks-report)")
+    group.add_argument("--capacity-baseline", default="", include_in_web_ui=False,
+                       help="a previous capacity.json: exit 1 when the users held fell by more than the tolerance")
+    group.add_argument("--capacity-tolerance", default="10%", include_in_web_ui=False,
+                       help="allowed fall of capacity against --capacity-baseline (default 10%%)")
 
 
 def _number(options: Any, name: str, kind: type, low: float, high: float | None = None) -> Any:
@@ -90,7 +115,7 @@ def _number(options: Any, name: str, kind: type, low: float, high: float | None 
         value = kind(raw)
     except (TypeError, ValueError):
         raise OptionError(f"{flag} must be a number, got {raw!r}") from None
-    if value < low or (high is not None and value > high):
+    if value != value or value < low or (high is not None and value > high):  # NaN fails every comparison
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise OptionError(f"{flag} must be {bounds}, got {raw!r}")
     return value
@@ -117,6 +142,13 @@ def load_options(parsed: Any) -> LoadOptions:
         reconnect_probability=_number(parsed, "reconnect_probability", float, 0.0, 1.0),
         request_timeout=_number(parsed, "request_timeout", float, 0.01, 3600.0),
     )
+
+
+def drain_seconds(parsed: Any) -> float:
+    """--drain, validated like the load options (an infinite drain would hang the run's end)."""
+    if parsed is None or getattr(parsed, "drain", None) is None:
+        return 1.0
+    return float(_number(parsed, "drain", float, 0.0, 600.0))
 
 
 def exit_on_bad_options(parsed: Any) -> LoadOptions:

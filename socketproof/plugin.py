@@ -16,9 +16,11 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from socketproof import embedded
+from socketproof.capacity_shape import install as install_capacity
+from socketproof.capacity_shape import options_from as capacity_options
 from socketproof.checking import CheckOptions, RunChecker
 from socketproof.judge import parse_check_names, validate_thresholds
-from socketproof.options import LoadOptions, OptionError, add_arguments, load_options
+from socketproof.options import LoadOptions, OptionError, add_arguments, drain_seconds, load_options
 from socketproof.run import RunState
 
 log = logging.getLogger("socketproof")
@@ -58,7 +60,7 @@ def check_options(parsed: Any, load: LoadOptions) -> CheckOptions:
         report_dir=str(getattr(parsed, "checks_report", None) or "reports"),
         strict=bool(getattr(parsed, "strict", False)),
         admin_token=str(getattr(parsed, "admin_token", "") or "") or None,
-        drain=max(0.0, float(getattr(parsed, "drain", 1.0) or 0.0)),
+        drain=drain_seconds(parsed),
         jwt_secret=load.jwt_secret,
     )
 
@@ -80,6 +82,8 @@ def _on_init(environment: Any, **_: Any) -> None:
     try:
         load = load_options(environment.parsed_options)
         checks = check_options(environment.parsed_options, load)
+        worker = isinstance(environment.runner, WorkerRunner)
+        capacity = None if worker else capacity_options(environment.parsed_options, checks)
     except ValueError as error:
         usage_error(str(error))
         return
@@ -91,6 +95,8 @@ def _on_init(environment: Any, **_: Any) -> None:
             embedded.start_if_no_host(environment, load.jwt_secret)
         except RuntimeError as error:
             usage_error(f"could not start the embedded reference server: {error}")
+        if capacity is not None:
+            install_capacity(environment, checker, capacity)
     if environment.web_ui is not None:
         _extend_web_ui(environment, checker)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from locust import User
 
 from client import ProtocolClient
 from client.connection import State
-from client.errors import SocketproofError
+from client.errors import ConnectionClosed, SocketproofError
 from client.tokens import mint_token
 from socketproof import plugin
 from socketproof.run import RunState
@@ -58,20 +59,44 @@ class WebSocketUser(User):
         self.last_seq: dict[str, int] = {}
         self.versions: dict[str, int] = {}
         self._message_numbers = itertools.count(1)
+        self._opened_at: dict[str, float] = {}
 
     def wait_time(self) -> float:
         """Pace by --send-interval, jittered so users do not march in step."""
         return self.options.send_interval * self.rng.uniform(0.5, 1.5)
 
     def connection(self) -> ProtocolClient:
-        """This user's main connection, (re)opened when it is not open."""
+        """This user's main connection, (re)opened when it is closed or has gone silent.
+
+        A reopened connection resumes after the last seq the old one saw (`?last_seq`),
+        so what the server sent into a dead connection is replayed, or announced as a gap.
+        """
         client = self.client
+        if client is not None and client.state is State.OPEN:
+            silence = self.silence(client)
+            if silence is not None:
+                self.report("liveness", silence * 1000.0, ConnectionClosed(None, f"no server ping for {silence:.1f}s"))
+                self.close_client(client, abrupt=True)
         if client is None or client.state is not State.OPEN:
+            resume = None
             if client is not None:
+                resume = self.last_seq.get(client.label)
                 self.close_client(client)
             self.client = None
-            self.client = self.open_client()
+            self.client = self.open_client(last_seq=resume)
         return self.client
+
+    def silence(self, client: ProtocolClient) -> float | None:
+        """Seconds without a sign of life (welcome or heartbeat ping) when over 2 heartbeat
+        intervals + the timeout, else None: the server (or the path to it) is gone, even
+        though no FIN arrived. The request timeout catches the same for busy connections."""
+        heartbeat = (client.welcome or {}).get("heartbeat") or {}
+        interval, timeout = heartbeat.get("interval"), heartbeat.get("timeout") or 0
+        if not isinstance(interval, (int, float)) or interval <= 0 or not isinstance(timeout, (int, float)):
+            return None
+        last = max(client.ping_times[-1] if client.ping_times else 0.0, self._opened_at.get(client.label, 0.0))
+        silence = time.time() - last
+        return silence if last and silence > 2 * interval + timeout else None
 
     # -- connections --------------------------------------------------------
 
@@ -100,12 +125,19 @@ class WebSocketUser(User):
             label=label,
         )
         client.on_push = functools.partial(self._on_push, label)
-        client.connect(last_seq)
+        session = client.connect(last_seq)
+        self._opened_at[label] = time.time()
+        # What this connection counts as seen: the welcome's last_seq covers the replay
+        # (and an announced gap); live pushes raise it in _on_push.
+        seen = session.welcome.get("last_seq")
+        if isinstance(seen, int):
+            self.last_seq[label] = max(self.last_seq.get(label, 0), seen)
         self.clients.append(client)
         self.shared.live.add(identity)
         return client
 
     def close_client(self, client: ProtocolClient, *, abrupt: bool = False) -> None:
+        self._opened_at.pop(client.label, None)
         if client in self.clients:
             self.clients.remove(client)
             self.shared.live.remove(client.user or self.identity)

@@ -380,6 +380,56 @@ def test_works_under_gevent_and_reports_to_locust_stats(server: ServerHandle) ->
     assert result.stdout.splitlines() == ["locust 150 0 3 [('bogus', 1, True)]", "codes 1000 None 1008"]
 
 
+GEVENT_WAIT_SCRIPT = textwrap.dedent(
+    """
+    from gevent import monkey
+    monkey.patch_all()
+    import os, time, gevent
+    from client import ConnectionClosed, ProtocolClient, Timeout, mint_token
+
+    url, secret = os.environ["WS_URL"], os.environ["SECRET"]  # the server delays every frame 0.3 s
+    client = ProtocolClient(url, token=mint_token(secret, "gw"), timeout=2.0)
+    client.connect()
+    out = []
+
+    t0 = time.monotonic()
+    try:
+        client.echo("late", timeout=0.1)
+    except Timeout:
+        out.append("timeout %.1f" % (time.monotonic() - t0))
+    waiter = gevent.spawn(client.echo, "killed")  # killed mid-wait: its late reply wakes nobody
+    gevent.sleep(0.05)
+    waiter.kill()
+    beats = []
+    ticker = gevent.spawn(lambda: [beats.append(gevent.sleep(0.01)) for _ in range(60)])
+    out.append("echo " + client.echo("ok")["data"])  # the late replies arrive meanwhile: pushes
+    ticker.join(2)
+    out.append("pushes " + " ".join(sorted(m["data"] for m in client.drain_pushes())))
+    out.append("ticker %d" % len(beats))
+
+    pending = gevent.spawn(client.echo, "dropped")
+    gevent.sleep(0.05)
+    t0 = time.monotonic()
+    client.drop()
+    try:
+        pending.get(timeout=1)
+    except ConnectionClosed:
+        out.append("closed %.1f" % (time.monotonic() - t0))
+    print(" | ".join(out))
+    """
+)
+
+
+def test_waiting_under_gevent_times_out_wakes_on_close_and_survives_kills() -> None:
+    with running_server(faults="delay_ms=300") as delayed:
+        env = {**os.environ, "WS_URL": delayed.ws_url, "SECRET": delayed.secret, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run(
+            [sys.executable, "-c", GEVENT_WAIT_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, timeout=15
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "timeout 0.1 | echo ok | pushes late | ticker 60 | closed 0.0"
+
+
 def test_origin_is_sent_only_when_asked() -> None:
     with running_server(allowed_origins="http://good.example") as guarded:
         token = mint_token(guarded.secret, new_user())

@@ -132,5 +132,20 @@ def test_setting_names_cover_every_documented_setting() -> None:
         "heartbeat_timeout",
         "rate_limit",
         "allowed_origins",
+        "handshake_timeout",
+        "echo_endpoint",
         "faults",
     }
+
+
+def test_handshake_timeout_and_echo_endpoint() -> None:
+    settings = load_settings({}, environ={})
+    assert settings.handshake_timeout == 10.0 and settings.echo_endpoint is False
+    settings = load_settings(
+        {"echo_endpoint": "yes"}, environ={"SOCKETPROOF_HANDSHAKE_TIMEOUT": "2.5"}
+    )
+    assert settings.handshake_timeout == 2.5 and settings.echo_endpoint is True
+    with pytest.raises(ConfigError):
+        load_settings({"handshake_timeout": "0"}, environ={})
+    with pytest.raises(ConfigError):
+        load_settings({"echo_endpoint": "maybe"}, environ={})

@@ -1,0 +1,126 @@
+"""Bench-only locustfile: each user holds one recorded, idle ProtocolClient.
+
+Used by bench/idle_connections.py (see there). The user connects in on_start and then
+only sleeps; the server's heartbeat pings are answered by each client's receive loop.
+A monitor greenlet measures this process's RSS before and after the connections,
+checks they stay open, writes $BENCH_OUT and ends the run.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import gevent  # noqa: E402
+import psutil  # noqa: E402
+from locust import constant, events, task  # noqa: E402
+
+from client import ProtocolClient  # noqa: E402
+from client.connection import State  # noqa: E402
+from client.errors import SocketproofError  # noqa: E402
+from client.tokens import mint_admin_token  # noqa: E402
+from socketproof.users import WebSocketUser  # noqa: E402
+
+CLIENTS: list[ProtocolClient] = []
+
+
+class IdleHoldUser(WebSocketUser):
+    flow = "idlebench"
+    wait_time = constant(3600)
+
+    def on_start(self) -> None:
+        try:
+            CLIENTS.append(self.connection())
+        except SocketproofError:
+            pass  # already in Locust's stats as a failed `connect`; counted as not open
+
+    @task
+    def hold(self) -> None:
+        """Nothing: the connection stays idle (no reconnect, so a drop stays visible)."""
+
+
+def _rss(pid: int | None = None) -> int:
+    return psutil.Process(pid).memory_info().rss
+
+
+def _server_stats(http_url: str) -> dict:
+    req = urllib.request.Request(http_url + "/stats", headers={"Authorization": f"Bearer {mint_admin_token()}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _open() -> int:
+    return sum(1 for c in CLIENTS if c.state is State.OPEN)
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _monitor(environment) -> None:  # type: ignore[no-untyped-def]
+    n = int(os.environ["BENCH_CONNECTIONS"])
+    hold = float(os.environ["BENCH_HOLD"])
+    spawn_timeout = float(os.environ["BENCH_SPAWN_TIMEOUT"])
+    server_pid = int(os.environ["BENCH_SERVER_PID"])
+    http_url = os.environ["BENCH_SERVER_HTTP"]
+    out: dict = {"connections_wanted": n, "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)}
+    try:
+        gc.collect()
+        out["locust_rss_before"], out["server_rss_before"] = _rss(), _rss(server_pid)
+        t0 = time.monotonic()
+        deadline = t0 + spawn_timeout
+        while time.monotonic() < deadline:
+            users = environment.runner.user_count if environment.runner else 0
+            if len(CLIENTS) >= n or (users >= n and len(CLIENTS) + _failed(environment) >= n):
+                break
+            gevent.sleep(0.5)
+        out["connect_seconds"] = time.monotonic() - t0
+        out["connected"] = _open()
+        gevent.sleep(2.0)  # let the last handshakes and their garbage settle
+        gc.collect()
+        out["locust_rss_connected"], out["server_rss_connected"] = _rss(), _rss(server_pid)
+        out["server_stats_connected"] = _server_stats(http_url)
+        pings0 = sum(len(c.ping_times) for c in CLIENTS)
+        cpu0, t1 = _cpu(), time.monotonic()
+        lowest = out["connected"]
+        end = t1 + hold
+        while time.monotonic() < end:
+            gevent.sleep(min(5.0, max(0.0, end - time.monotonic())))
+            lowest = min(lowest, _open())
+        out["hold_seconds"] = time.monotonic() - t1
+        out["locust_cpu_util_holding"] = (_cpu() - cpu0) / out["hold_seconds"]
+        out["lowest_open_while_holding"] = lowest
+        out["open_at_end"] = _open()
+        out["pings_while_holding"] = sum(len(c.ping_times) for c in CLIENTS) - pings0
+        gc.collect()
+        out["locust_rss_end"], out["server_rss_end"] = _rss(), _rss(server_pid)
+        out["server_stats_end"] = _server_stats(http_url)
+        stats = environment.stats
+        out["connect_failures"] = _failed(environment)
+        out["errors"] = [{"name": e.name, "error": str(e.error)[:200], "occurrences": e.occurrences}
+                         for e in list(stats.errors.values())[:10]]
+        out["locust_requests"] = stats.total.num_requests
+    except Exception as exc:  # noqa: BLE001 - reported to the parent in the result
+        out["error"] = repr(exc)
+    finally:
+        with open(os.environ["BENCH_OUT"], "w") as f:
+            json.dump(out, f)
+        environment.runner.quit()
+
+
+def _failed(environment) -> int:  # type: ignore[no-untyped-def]
+    return environment.stats.get("connect", "WS").num_failures
+
+
+@events.test_start.add_listener
+def _start_monitor(environment, **_):  # type: ignore[no-untyped-def]
+    if os.environ.get("BENCH_OUT"):
+        gevent.spawn(_monitor, environment)

@@ -1,0 +1,86 @@
+"""socketproof.options: every bad value stops the run with an OptionError naming its flag."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from locust.argument_parser import get_parser
+
+from socketproof.options import DEFAULT_SECRET, LoadOptions, OptionError, add_arguments, drain_seconds, load_options
+
+
+def parse(*argv: str) -> types.SimpleNamespace:
+    """Locust's real parser with Socketproof's options, as the init event sees them."""
+    parser = get_parser()
+    add_arguments(parser)
+    return parser.parse_args(["--headless", *argv])
+
+
+def test_defaults_parse_to_the_documented_load_options() -> None:
+    options = load_options(parse())
+    assert options == LoadOptions(jwt_secret=options.jwt_secret)
+    assert (options.identities, options.tabs, options.send_interval) == (20, 2, 0.5)
+    assert options.jwt_audience is None
+
+
+def test_no_parsed_options_means_defaults() -> None:
+    assert load_options(None) == LoadOptions()
+    assert LoadOptions().jwt_secret == DEFAULT_SECRET
+
+
+def test_good_values_come_through_typed() -> None:
+    options = load_options(
+        parse(
+            "--ws-path", "/socket", "--jwt-secret", "s3cret", "--jwt-audience", "aud", "--identities", "7",
+            "--tabs", "100", "--message-bytes", "0", "--send-interval", "0", "--reconnect-probability", "1",
+            "--request-timeout", "2.5",
+        )
+    )
+    assert options == LoadOptions("/socket", "s3cret", "aud", 7, 100, 0, 0.0, 1.0, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--ws-path", "ws"], "--ws-path"),
+        (["--jwt-secret", ""], "--jwt-secret"),
+        (["--identities", "0"], "--identities"),
+        (["--tabs", "0"], "--tabs"),
+        (["--tabs", "101"], "--tabs"),
+        (["--message-bytes", "-1"], "--message-bytes"),
+        (["--send-interval", "-0.1"], "--send-interval"),
+        (["--send-interval", "inf"], "--send-interval"),
+        (["--reconnect-probability", "2"], "--reconnect-probability"),
+        (["--reconnect-probability", "-0.5"], "--reconnect-probability"),
+        (["--reconnect-probability", "nan"], "--reconnect-probability"),
+        (["--request-timeout", "0"], "--request-timeout"),
+        (["--request-timeout", "nan"], "--request-timeout"),
+    ],
+)
+def test_each_bad_value_names_its_flag(argv: list[str], flag: str) -> None:
+    with pytest.raises(OptionError) as caught:
+        load_options(parse(*argv))
+    message = str(caught.value)
+    assert message.startswith(flag + " "), message
+    assert "\n" not in message
+
+
+def test_a_value_that_is_not_a_number_names_its_flag() -> None:
+    """Values from a config file or the web UI may arrive as strings argparse never typed."""
+    parsed = parse()
+    parsed.identities = "many"
+    with pytest.raises(OptionError, match=r"^--identities must be a number, got 'many'$"):
+        load_options(parsed)
+
+
+@pytest.mark.parametrize("raw", ["-1", "inf", "nan", "601"])
+def test_drain_is_validated_too(raw: str) -> None:
+    with pytest.raises(OptionError, match="^--drain "):
+        drain_seconds(parse("--drain", raw))
+
+
+def test_drain_default_and_value() -> None:
+    assert drain_seconds(parse()) == 1.0
+    assert drain_seconds(parse("--drain", "0")) == 0.0
+    assert drain_seconds(None) == 1.0
