@@ -2,13 +2,16 @@
 
 Used by bench/idle_connections.py (see there). The user connects in on_start and then
 only sleeps; the server's heartbeat pings are answered by each client's receive loop.
-A monitor greenlet measures this process's RSS before and after the connections,
-checks they stay open, writes $BENCH_OUT and ends the run.
+Users are spread round-robin over the servers in $BENCH_HOSTS (one reference server
+cannot take 10,000 connections under a 20,000 open-files limit: it uses two descriptors
+per connection). A monitor greenlet measures the RSS of this process and of the servers
+before and after the connections, checks they stay open, writes $BENCH_OUT and ends the run.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import resource
@@ -29,11 +32,18 @@ from client.tokens import mint_admin_token  # noqa: E402
 from socketproof.users import WebSocketUser  # noqa: E402
 
 CLIENTS: list[ProtocolClient] = []
+HOSTS = [h for h in os.environ.get("BENCH_HOSTS", "").split(",") if h]
+_next_host = itertools.count()
 
 
 class IdleHoldUser(WebSocketUser):
     flow = "idlebench"
     wait_time = constant(3600)
+
+    def ws_url(self) -> str:
+        if not HOSTS:
+            return super().ws_url()
+        return HOSTS[next(_next_host) % len(HOSTS)] + self.options.ws_path
 
     def on_start(self) -> None:
         try:
@@ -50,10 +60,20 @@ def _rss(pid: int | None = None) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
-def _server_stats(http_url: str) -> dict:
-    req = urllib.request.Request(http_url + "/stats", headers={"Authorization": f"Bearer {mint_admin_token()}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+def _servers_rss(pids: list[int]) -> int:
+    return sum(_rss(pid) for pid in pids)
+
+
+def _server_stats(http_urls: list[str]) -> dict:
+    """/stats of every server, numbers summed."""
+    total: dict = {}
+    for url in http_urls:
+        req = urllib.request.Request(url + "/stats", headers={"Authorization": f"Bearer {mint_admin_token()}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            for key, value in json.loads(resp.read()).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    total[key] = total.get(key, 0) + value
+    return total
 
 
 def _open() -> int:
@@ -69,12 +89,12 @@ def _monitor(environment) -> None:  # type: ignore[no-untyped-def]
     n = int(os.environ["BENCH_CONNECTIONS"])
     hold = float(os.environ["BENCH_HOLD"])
     spawn_timeout = float(os.environ["BENCH_SPAWN_TIMEOUT"])
-    server_pid = int(os.environ["BENCH_SERVER_PID"])
-    http_url = os.environ["BENCH_SERVER_HTTP"]
+    server_pids = [int(p) for p in os.environ["BENCH_SERVER_PIDS"].split(",")]
+    http_urls = os.environ["BENCH_SERVER_HTTPS"].split(",")
     out: dict = {"connections_wanted": n, "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)}
     try:
         gc.collect()
-        out["locust_rss_before"], out["server_rss_before"] = _rss(), _rss(server_pid)
+        out["locust_rss_before"], out["server_rss_before"] = _rss(), _servers_rss(server_pids)
         t0 = time.monotonic()
         deadline = t0 + spawn_timeout
         while time.monotonic() < deadline:
@@ -86,8 +106,8 @@ def _monitor(environment) -> None:  # type: ignore[no-untyped-def]
         out["connected"] = _open()
         gevent.sleep(2.0)  # let the last handshakes and their garbage settle
         gc.collect()
-        out["locust_rss_connected"], out["server_rss_connected"] = _rss(), _rss(server_pid)
-        out["server_stats_connected"] = _server_stats(http_url)
+        out["locust_rss_connected"], out["server_rss_connected"] = _rss(), _servers_rss(server_pids)
+        out["server_stats_connected"] = _server_stats(http_urls)
         pings0 = sum(len(c.ping_times) for c in CLIENTS)
         cpu0, t1 = _cpu(), time.monotonic()
         lowest = out["connected"]
@@ -101,8 +121,8 @@ def _monitor(environment) -> None:  # type: ignore[no-untyped-def]
         out["open_at_end"] = _open()
         out["pings_while_holding"] = sum(len(c.ping_times) for c in CLIENTS) - pings0
         gc.collect()
-        out["locust_rss_end"], out["server_rss_end"] = _rss(), _rss(server_pid)
-        out["server_stats_end"] = _server_stats(http_url)
+        out["locust_rss_end"], out["server_rss_end"] = _rss(), _servers_rss(server_pids)
+        out["server_stats_end"] = _server_stats(http_urls)
         stats = environment.stats
         out["connect_failures"] = _failed(environment)
         out["errors"] = [{"name": e.name, "error": str(e.error)[:200], "occurrences": e.occurrences}

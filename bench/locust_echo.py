@@ -100,6 +100,18 @@ class CpuSampler:
         self._thread.join(2)
 
 
+def wait_quiet(limit: float, timeout: float) -> float:
+    """Wait (at most `timeout` s) until the rest of the machine uses under `limit` CPUs for
+    a second: other people's jobs on a 2-CPU box skew both figures. Returns the last reading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        b0 = busy_cpu()
+        time.sleep(1.0)
+        load = busy_cpu() - b0
+        if load < limit or time.monotonic() >= deadline:
+            return load
+
+
 def children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -185,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before the window opens (default 4)")
     parser.add_argument("--connections", type=int, default=50, help="connections / Locust users (default 50)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions (default 3)")
+    parser.add_argument("--quiet-cpu", type=float, default=0.15,
+                        help="before each run, wait until other processes use under this many CPUs (default 0.15)")
+    parser.add_argument("--quiet-timeout", type=float, default=60.0,
+                        help="longest wait for that, seconds (default 60; 0 = do not wait)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file (default {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     window = args.duration - args.warmup - 1.0
@@ -210,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             for kind in order:
                 cmd = (bare_cmd(url, args.connections, args.duration) if kind == "bare"
                        else locust_cmd(host, args.connections, args.duration))
+                load = wait_quiet(args.quiet_cpu, args.quiet_timeout) if args.quiet_timeout > 0 else None
                 r = run_child(kind, cmd, env_extra, args.duration, sampler)
                 r["rep"] = rep
+                r["machine_load_before"] = load
                 runs.append(r)
                 print(line(rep, r), flush=True)
                 if r["stderr_tail"]:
@@ -248,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({
         "command": " ".join(["bench/locust_echo.py", *(argv if argv is not None else sys.argv[1:])]),
         "settings": {"duration": args.duration, "warmup": args.warmup, "window": window,
+                     "quiet_cpu": args.quiet_cpu, "quiet_timeout": args.quiet_timeout,
                      "connections": args.connections, "repeat": args.repeat,
                      "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU, "server_settings": {"rate_limit": 0}},
         "goals": GOALS,

@@ -373,7 +373,7 @@ class ProtocolClient:
         self._ids = itertools.count(1)
         self._pending: dict[Any, _Slot | _GreenSlot] = {}
         self._green = _gevent_patched()
-        self._inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._inbox: queue.Queue[dict[str, Any]] | None = None  # made on first use: see _box()
         self._lock = threading.Lock()  # state changes only, never the per-message path
         self._state = State.CLOSED
         self._ws: WebSocket | None = None
@@ -643,6 +643,17 @@ class ProtocolClient:
         self._record_received(msg)
         self._push(msg)
 
+    def _box(self) -> queue.Queue[dict[str, Any]]:
+        """The inbox, made on first use: a client whose pushes go to `on_push` (every Locust
+        user's) needs none while open, and a Queue is ~2.6 KB per idle connection."""
+        inbox = self._inbox
+        if inbox is None:
+            with self._lock:  # never held by a caller of _box()
+                inbox = self._inbox
+                if inbox is None:
+                    inbox = self._inbox = queue.Queue()
+        return inbox
+
     def _push(self, msg: dict[str, Any]) -> None:
         on_push = self.on_push
         if on_push is not None:
@@ -651,7 +662,7 @@ class ProtocolClient:
             except Exception:
                 log.exception("socketproof client %s: on_push failed", self.label)
             return
-        inbox = self._inbox
+        inbox = self._box()
         if inbox.qsize() >= INBOX_LIMIT:
             try:
                 inbox.get_nowait()
@@ -704,7 +715,7 @@ class ProtocolClient:
                 slot.release()
             except RuntimeError:
                 pass
-        self._inbox.put_nowait(_CLOSED_MARK)
+        self._box().put_nowait(_CLOSED_MARK)
         self._closed_evt.set()
 
     @staticmethod
@@ -855,13 +866,13 @@ class ProtocolClient:
         deadline = perf_counter() + limit
         while True:
             try:
-                msg = self._inbox.get(timeout=max(0.0, deadline - perf_counter()))
+                msg = self._box().get(timeout=max(0.0, deadline - perf_counter()))
             except queue.Empty:
                 raise Timeout(f"no push within {limit}s") from None
             if msg is not _CLOSED_MARK:
                 return msg
             if self._state is State.CLOSED:
-                self._inbox.put_nowait(_CLOSED_MARK)  # keep it for the next caller
+                self._box().put_nowait(_CLOSED_MARK)  # keep it for the next caller
                 raise self._close_info
             # a mark left by an earlier connection: skip it
 
@@ -870,13 +881,13 @@ class ProtocolClient:
         out: list[dict[str, Any]] = []
         while True:
             try:
-                msg = self._inbox.get_nowait()
+                msg = self._box().get_nowait()
             except queue.Empty:
                 return out
             if msg is not _CLOSED_MARK:
                 out.append(msg)
             elif self._state is State.CLOSED:
-                self._inbox.put_nowait(msg)
+                self._box().put_nowait(msg)
                 return out
 
     def send_json(self, msg: dict[str, Any]) -> None:

@@ -3,23 +3,58 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_sock import Sock
+from simple_websocket import ConnectionClosed
 from werkzeug.exceptions import HTTPException
 
 from server.auth import AuthError, verify_token
 from server.config import Settings, load_settings
 from server.core import Hub
-from server.transport import Transport
+from server.transport import Transport, WebSocketServer
 
 log = logging.getLogger("socketproof.server")
 
-sock = Sock()
+class _Sock(Sock):
+    """flask-sock, upgrading with server.transport.WebSocketServer (in-order failing close)."""
+
+    def route(self, path: str, bp: Any = None, **kwargs: Any) -> Callable[[Callable[..., None]], None]:
+        def decorator(session: Callable[..., None]) -> None:
+            @functools.wraps(session)
+            def websocket_route(*args: Any, **kwargs: Any) -> Response:
+                ws = WebSocketServer(request.environ, **current_app.config.get("SOCK_SERVER_OPTIONS", {}))
+                try:
+                    session(ws, *args, **kwargs)
+                except ConnectionClosed:
+                    pass
+                try:
+                    ws.close()
+                except Exception:  # noqa: BLE001 - already closed
+                    pass
+                return _Upgraded()
+
+            kwargs["websocket"] = True
+            if self.bp is None:
+                self.bp = Blueprint("__flask_sock", __name__)
+            self.bp.route(path, **kwargs)(websocket_route)
+
+        return decorator
+
+
+class _Upgraded(Response):
+    """The response of an upgraded request: the WebSocket session already used the socket."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return []
+
+
+sock = _Sock()
 
 CLAIMS_KEY = "socketproof.claims"
 LAST_SEQ_KEY = "socketproof.last_seq"

@@ -275,6 +275,8 @@ class Hub:
                 message = json.loads(frame)
             except ValueError as error:
                 raise RequestError("bad_json", f"not valid JSON: {error}") from None
+            except RecursionError:  # e.g. "[[[[...": hostile input, not a server failure
+                raise RequestError("bad_json", "not valid JSON: nested too deeply") from None
             if not isinstance(message, dict):
                 raise RequestError("bad_json", "a message must be a JSON object")
             request_id = message.get("id")

@@ -101,13 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"python -m server: error: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
         return 2
-    host, port = server.address[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"Socketproof reference server listening on ws://{shown}:{port}/ws", flush=True)
-
+    # Signal handlers before the ready line: a SIGINT/SIGTERM sent as soon as the line
+    # is read must stop the server cleanly (exit 0), not raise KeyboardInterrupt.
     stop = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
+    host, port = server.address[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Socketproof reference server listening on ws://{shown}:{port}/ws", flush=True)
     stop.wait()
     app.extensions["socketproof"].transport.close_all()
     server.stop(timeout=2)

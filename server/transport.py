@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -15,7 +16,9 @@ from typing import Any
 
 import gevent
 from simple_websocket import ConnectionClosed, Server
-from wsproto.events import BytesMessage, Ping, TextMessage
+from wsproto.connection import ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 from server.auth import Claims
 from server.core import (
@@ -35,6 +38,80 @@ CLOSE_TIMEOUT = 1.0  # how long we wait for the peer's close frame before ending
 
 def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogates(text: str) -> str:
+    """JSON text with each lone surrogate written as its \\uXXXX escape (valid JSON and
+    UTF-8 encodable). A client may send one in a JSON string (`"\\ud800"`); without this,
+    echoing or delivering it failed to encode and dropped the recipient's connection,
+    and again on every replay. Only lone surrogates can be in a str from json.loads."""
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+class WebSocketServer(Server):
+    """simple_websocket's server, answering in order when a client breaks the protocol.
+
+    On a bad frame (reserved bits or opcode, invalid UTF-8, bad close code...) wsproto
+    yields a failing close and simple_websocket sent it at once, dropping the replies to
+    messages that arrived whole just before the bad frame (RFC 6455 lets those go out
+    first; Autobahn 3.2, 4.1.3, 5.15 call the drop non-strict). Here the reader holds
+    the failing close until the session has read the buffered messages and asks for
+    more (bounded by CLOSE_TIMEOUT), then sends it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._failure: CloseConnection | None = None
+        self._drained = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def _handle_events(self) -> bool:
+        connection = self.ws
+        events = connection.events
+        failure: list[CloseConnection] = []
+
+        def until_failure() -> Any:
+            for event in events():
+                # A close the peer did not send: wsproto found a protocol error (state still OPEN).
+                if isinstance(event, CloseConnection) and connection.state is ConnectionState.OPEN:
+                    failure.append(event)
+                    return
+                yield event
+
+        connection.events = until_failure  # type: ignore[method-assign]
+        try:
+            keep_going = super()._handle_events()
+        finally:
+            del connection.events
+        if not failure:
+            return keep_going
+        self._failure = failure[0]
+        self.event.set()
+        self._drained.wait(CLOSE_TIMEOUT)
+        try:
+            self.sock.send(connection.send(failure[0].response()))
+        except (OSError, LocalProtocolError):
+            pass
+        self.close_reason, self.close_message = failure[0].code, failure[0].reason
+        self.connected = False
+        self.event.set()
+        return False
+
+    def receive(self, timeout: float | None = None) -> Any:
+        """As simple_websocket's, but a held failing close ends the session once the
+        messages before it are read."""
+        while not self.input_buffer:
+            if self._failure is not None:
+                self._drained.set()
+                raise ConnectionClosed(self._failure.code, self._failure.reason)
+            if not self.connected:
+                raise ConnectionClosed(self.close_reason, self.close_message)
+            if not self.event.wait(timeout=timeout):
+                return None
+            self.event.clear()
+        return self.input_buffer.pop(0)
 
 
 class Link:
@@ -60,7 +137,11 @@ class Link:
         if self.dead or not self.ws.connected:
             return
         try:
-            self._write(self.ws.ws.send(TextMessage(data=text)))
+            try:
+                data = self.ws.ws.send(TextMessage(data=text))
+            except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" escape
+                data = self.ws.ws.send(TextMessage(data=_escape_surrogates(text)))
+            self._write(data)
         except (OSError, gevent.Timeout, Exception):  # noqa: BLE001 - any send failure ends the link
             self.abort()
 

@@ -31,8 +31,9 @@ RAMP_GRACE = 10.0
 """Seconds a step may wait past its expected ramp for the runner to report its users."""
 REPORTED_PERCENTILES = (50, 95, 99)
 
-Snapshot = dict[str, tuple[int, int, float, dict[int, int]]]
-"""name -> (requests, failures, total response time ms, {rounded ms: count}), cumulative."""
+Snapshot = dict[str, tuple[int, int, float, dict[int, int], dict[int, int]]]
+"""name -> (requests, failures, total response time ms, {rounded ms: count}, {unix second: count}),
+cumulative."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,8 @@ class CapacityOptions:
     baseline: str | None = None
     tolerance: float = 0.10
     settle: float = 2.0
+    lag: float = 0.0
+    """Seconds the stats trail the load: a master hears from its workers every 3 s."""
 
     @property
     def max_steps(self) -> int:
@@ -158,29 +161,49 @@ def time_bound(options: CapacityOptions, steps_done: int = 0) -> float:
 def snapshot(request_stats: Any) -> Snapshot:
     """Locust's cumulative RequestStats, copied so a later snapshot can be diffed against it."""
 
-    def one(entry: Any) -> tuple[int, int, float, dict[int, int]]:
-        return entry.num_requests, entry.num_failures, entry.total_response_time, dict(entry.response_times)
+    def one(entry: Any) -> tuple[int, int, float, dict[int, int], dict[int, int]]:
+        return (entry.num_requests, entry.num_failures, entry.total_response_time, dict(entry.response_times),
+                dict(entry.num_reqs_per_sec))
 
     snap = {entry.name: one(entry) for entry in request_stats.entries.values()}
     snap["Aggregated"] = one(request_stats.total)
     return snap
 
 
+def span_rate(per_second: Mapping[int, int], span: tuple[float, float] | None) -> float | None:
+    """Requests per second over the whole seconds inside `span` (unix times), from Locust's
+    per-second counts; None when the span holds no whole second."""
+    if span is None:
+        return None
+    seconds = range(math.ceil(span[0]), math.floor(span[1]))
+    if not seconds:
+        return None
+    return sum(per_second.get(second, 0) for second in seconds) / len(seconds)
+
+
 def window_stats(
-    before: Snapshot, after: Snapshot, seconds: float, percentiles: Iterable[float] = ()
+    before: Snapshot,
+    after: Snapshot,
+    seconds: float,
+    percentiles: Iterable[float] = (),
+    span: tuple[float, float] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Stats of what happened between two snapshots, in the format check_timing reads.
 
+    Counts and latencies are the difference of the snapshots. The rate comes from the
+    per-second counts over `span` when given: on a master the counts arrive in 3 s
+    worker reports, so the difference alone would over- or under-count a short window.
     If the counts went down (Locust's stats were reset in between, e.g. --reset-stats),
     `after` alone is the best evidence there is.
     """
     wanted = sorted({*PERCENTILES, *REPORTED_PERCENTILES, *percentiles})
     table: dict[str, dict[str, Any]] = {}
-    for name, (count1, fail1, total1, times1) in after.items():
-        count0, fail0, total0, times0 = before.get(name, (0, 0, 0.0, {}))
+    for name, (count1, fail1, total1, times1, per_second) in after.items():
+        count0, fail0, total0, times0, _ = before.get(name, (0, 0, 0.0, {}, {}))
         if count1 < count0 or fail1 < fail0:
             count0, fail0, total0, times0 = 0, 0, 0.0, {}
         count, failures = count1 - count0, fail1 - fail0
+        rate = span_rate(per_second, span)
         times = diff_response_time_dicts(times1, times0)
         keys = [key for key, n in times.items() if n > 0]
         table[name] = {
@@ -192,7 +215,7 @@ def window_stats(
             "avg": (total1 - total0) / count if count else None,
             "min": min(keys) if keys else None,
             "max": max(keys) if keys else None,
-            "rps": count / seconds if seconds > 0 else 0.0,
+            "rps": rate if rate is not None else (count / seconds if seconds > 0 else 0.0),
         }
     return table
 
@@ -389,10 +412,12 @@ class StepController:
         probe: Probe,
         clock: Callable[[], float] = time.monotonic,
         on_step: Callable[[StepResult, float, float], None] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.options = options
         self.probe = probe
         self.clock = clock
+        self.wall = wall
         self.on_step = on_step
         self.reset()
 
@@ -404,6 +429,7 @@ class StepController:
         self.started = 0.0
         self.deadline = 0.0
         self.window_start = 0.0
+        self.wall_start = 0.0
         self.before: Snapshot = {}
         self.ramp_complete = True
 
@@ -429,6 +455,7 @@ class StepController:
                 self.phase, self.deadline = "settle", now + self.options.settle
         if self.phase == "settle" and now >= self.deadline:
             self.phase, self.before, self.window_start = "measure", self.probe.snapshot(), now
+            self.wall_start = self.wall()
         if self.phase == "measure" and now - self.window_start >= self.options.step_time:
             result = self._measure(now)
             self.steps.append(result)
@@ -445,8 +472,9 @@ class StepController:
         self.phase, self.deadline = "ramp", now + self.options.ramp_limit
 
     def _measure(self, now: float) -> StepResult:
-        seconds = now - self.window_start
-        stats = window_stats(self.before, self.probe.snapshot(), seconds, slo_percentiles(self.options.slo))
+        seconds, lag = now - self.window_start, self.options.lag
+        span = (self.wall_start - lag, self.wall_start + seconds - lag)
+        stats = window_stats(self.before, self.probe.snapshot(), seconds, slo_percentiles(self.options.slo), span)
         failed = self.probe.failed_checks()
         held, reasons = judge_step(stats, self.options.slo, failed)
         total = stats.get("Aggregated", {"num_requests": 0, "num_failures": 0, "rps": 0.0})

@@ -180,6 +180,12 @@ def summary(result: Mapping[str, Any], paths: Sequence[Path] = (), comparison: C
             f"{step['step']:>4} {step['users']:>6} {conns:>6} {step['rps']:>9.1f} {cells} {fail:>7.2f}  {verdict}"
         )
     lines.append(capacity_sentence(result))
+    final = result.get("final_checks") or {}
+    if final.get("failing") and result.get("broke_at"):
+        lines.append(
+            f"note: the final checks ({', '.join(final['failing'])} FAIL) cover the whole run, the step that broke "
+            "the SLO included; the held steps passed the checks at their end, so they do not change the capacity"
+        )
     if comparison is not None:
         lines += ["", comparison_table(comparison, baseline_path, tolerance)]
     if paths:

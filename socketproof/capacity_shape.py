@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from locust import LoadTestShape
-from locust.runners import MasterRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
 from checks import History
 from socketproof import capacity as cap
@@ -148,6 +148,17 @@ class CapacityRun:
             f"{o.step_time:g}s measured per step after {o.settle:g}s settle; SLO {', '.join(o.slo)}"
             + (f" and checks {', '.join(o.checks)}" if o.checks else "")
             + f"; stops at the first step that breaks it, at most {cap.time_bound(o):.0f}s"
+            + self._identity_warning()
+        )
+
+    def _identity_warning(self) -> str:
+        identities = getattr(self.environment.parsed_options, "identities", None)
+        if not isinstance(identities, int) or identities >= self.options.max_users:
+            return ""
+        return (
+            f"\nwarning: --identities {identities} < --max-users {self.options.max_users}: users will share "
+            "identities, and the server's per-user connection limit (5 on the reference server) can break a "
+            "step the server would otherwise hold; pass --identities at least --max-users"
         )
 
     def _on_step(self, step: cap.StepResult, elapsed: float, remaining: float) -> None:
@@ -163,6 +174,7 @@ class CapacityRun:
             return
         self.finalized = True
         result = cap.build_result(self.options, self.controller.steps, self.controller.finished, self.meta())
+        result["final_checks"] = self.final_checks()
         comparison = cap.compare(result, self.baseline, self.options.tolerance) if self.baseline else None
         try:
             paths = report.write_all(self.options.report_dir, result, comparison, self.options.tolerance)
@@ -176,23 +188,39 @@ class CapacityRun:
             self._print(self.summary)
 
     def _set_exit_code(self, result: dict[str, Any], comparison: cap.Comparison | None) -> None:
-        """1 when the build lost capacity, held no step, or a check failed; 0 otherwise.
+        """1 when the build lost capacity against the baseline, held no step, or a check failed
+        while every step held; 0 otherwise (left alone when the run was cut short).
 
         0 is set explicitly: requests failing at the step that broke the SLO are what the
-        check measures, not an error of the run (held steps keep failures under the SLO).
+        check measures, not an error of the run. The final checks cover the whole run, so
+        once a step broke, a FAIL there may come from that overload: it is reported, and
+        held steps were checked live at their end (a FAIL then breaks the step).
         """
-        judgement = self.checker.judgement
-        if judgement is not None and judgement.failed:
+        if comparison is not None and comparison.regressed:
             self.environment.process_exit_code = 1
-        elif comparison is not None and comparison.regressed:
+        elif not self.controller.finished:
+            return
+        elif result["capacity"] is None:
             self.environment.process_exit_code = 1
-        elif self.controller.finished:
-            self.environment.process_exit_code = 0 if result["capacity"] is not None else 1
+        elif result["broke_at"] is None and result["final_checks"]["failed"]:
+            self.environment.process_exit_code = 1
+        else:
+            self.environment.process_exit_code = 0
 
     def on_quit(self, exit_code: int, **_: Any) -> None:
         parsed = self.environment.parsed_options
         if self.summary and parsed is not None and parsed.headless:
-            self._print(self.summary)
+            self._print(
+                self.summary + f"\nCapacity exit code {exit_code}: 0 = a step held (and capacity did not fall "
+                "below --capacity-baseline); 1 = it fell, no step held, or a check failed on held load"
+            )
+
+    def final_checks(self) -> dict[str, Any]:
+        judgement = self.checker.judgement
+        if judgement is None:
+            return {"valid": None, "failed": False, "failing": []}
+        failing = [verdict.name for verdict in judgement.verdicts if verdict.valid is False]
+        return {"valid": judgement.overall.valid, "failed": judgement.failed, "failing": failing}
 
     def meta(self) -> dict[str, Any]:
         runner = self.environment.runner
@@ -220,6 +248,9 @@ def install(environment: Any, checker: Any, options: cap.CapacityOptions) -> Cap
     """
     names = tuple(name for name in checker.options.names if name != "timing")
     checker.options = dataclasses.replace(checker.options, names=names)
+    if isinstance(environment.runner, MasterRunner):  # stats arrive in worker reports: measure behind them
+        lag = WORKER_REPORT_INTERVAL + 1.0
+        options = dataclasses.replace(options, lag=lag, settle=max(options.settle, lag))
     run = CapacityRun(environment, checker, options)
     run.install()
     return run

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import random
 import time
 from collections.abc import Callable
@@ -24,6 +25,12 @@ from socketproof import plugin
 from socketproof.run import RunState
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_RNG = random.Random()
+"""One generator for all users of the process (they run on one thread): a Random per
+user is 2.5 KB of Mersenne Twister state, an eighth of an idle connection's budget."""
+if hasattr(os, "register_at_fork"):  # `locust --processes` forks: workers must not share a sequence
+    os.register_at_fork(after_in_child=_RNG.seed)
 
 
 def reported(task: F) -> F:
@@ -52,7 +59,7 @@ class WebSocketUser(User):
         super().__init__(environment)
         self.shared: RunState = plugin.run_state(environment)
         self.options = self.shared.options
-        self.rng = random.Random()
+        self.rng = _RNG
         self.identity = self.shared.identity(self.flow)
         self.clients: list[ProtocolClient] = []
         self.client: ProtocolClient | None = None
@@ -111,6 +118,11 @@ class WebSocketUser(User):
             self.options.jwt_secret, identity or self.identity, ttl=ttl, audience=self.options.jwt_audience
         )
 
+    def recorder_for(self, identity: str, label: str) -> Any:
+        """The history recorder of a new connection. Only bench/checks_overhead.py overrides it
+        (returning None) to measure what recording costs; every real run records."""
+        return self.shared.recorder.connection(identity, label)
+
     def open_client(self, identity: str | None = None, last_seq: int | None = None) -> ProtocolClient:
         """Connect a new recorded client for `identity` (default: this user's)."""
         identity = identity or self.identity
@@ -118,7 +130,7 @@ class WebSocketUser(User):
         client = ProtocolClient(
             self.ws_url(),
             token=self.token(identity),
-            recorder=self.shared.recorder.connection(identity, label),
+            recorder=self.recorder_for(identity, label),
             request_event=self.environment.events.request,
             timeout=self.options.request_timeout,
             user=identity,

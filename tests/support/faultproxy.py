@@ -40,10 +40,10 @@ class _Pipe:
         self.closed = False
 
     def start(self) -> None:
-        import gevent
 
         down, up = self.sockets
-        self.greenlets = [gevent.spawn(self._pump, down, up), gevent.spawn(self._pump, up, down)]
+        spawn = self.proxy._handlers.spawn
+        self.greenlets = [spawn(self._pump, down, up), spawn(self._pump, up, down)]
 
     def _pump(self, source: Any, sink: Any) -> None:
         """Read from `source`, apply the faults in force, write to `sink`; in order."""
@@ -52,7 +52,7 @@ class _Pipe:
 
         proxy = self.proxy
         pending: gevent.queue.Queue[tuple[float, bytes] | None] = gevent.queue.Queue()
-        writer = gevent.spawn(self._writer, pending, sink)
+        writer = proxy._handlers.spawn(self._writer, pending, sink)
         try:
             while not self.closed:
                 try:
@@ -149,6 +149,7 @@ class FaultProxy:
         self._ready = threading.Event()
         self._hub: Any = None
         self._server: Any = None
+        self._handlers: Any = None
         self._stop: Any = None
         self._error: BaseException | None = None
 
@@ -166,12 +167,14 @@ class FaultProxy:
     def _main(self) -> None:
         import gevent
         import gevent.event
+        import gevent.pool
         from gevent.server import StreamServer
 
         try:
             self._hub = gevent.get_hub()
             self._stop = gevent.event.Event()
-            self._server = StreamServer((self.host, 0), self._handle)
+            self._handlers = gevent.pool.Pool(None)
+            self._server = StreamServer((self.host, 0), self._handle, spawn=self._handlers)
             self._server.start()
             self.address = self._server.address[:2]
         except BaseException as error:  # noqa: BLE001 - reported by start()
@@ -183,7 +186,8 @@ class FaultProxy:
         self._server.close()
         for pipe in list(self._pipes):
             pipe.close(rst=False)
-        gevent.sleep(0)
+        self._handlers.kill(timeout=STOP_TIMEOUT)  # no greenlet may outlive this thread's hub
+        gevent.sleep(0.01)
 
     def stop(self) -> None:
         if self._thread is None or not self._thread.is_alive():

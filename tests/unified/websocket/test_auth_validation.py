@@ -66,10 +66,10 @@ def test_valid_token_connects(server: ServerHandle, clients: Clients, baseline: 
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
-def test_bad_token_is_rejected(server: ServerHandle, baseline: Baseline, kind: str) -> None:
+def test_bad_token_is_rejected(server: ServerHandle, clients: Clients, baseline: Baseline, kind: str) -> None:
     user = new_user()
     token = bad_tokens(server, user)[kind]
-    client = ProtocolClient(server.ws_url, token=token, timeout=CLIENT_TIMEOUT)
+    client = clients.track(ProtocolClient(server.ws_url, token=token, timeout=CLIENT_TIMEOUT))
     with pytest.raises(HandshakeRejected) as caught:
         client.connect()
     assert (caught.value.status, caught.value.code) == (401, EXPECTED[kind])
@@ -87,8 +87,9 @@ def test_audience_is_checked_when_configured(configured_server, metrics: TestMet
     with ProtocolClient(srv.ws_url, token=mint_token(srv.secret, user, audience=AUDIENCE), timeout=CLIENT_TIMEOUT) as ok:
         assert metrics.timed(ok.connect).welcome["user"] == user
     for token in (mint_token(srv.secret, user, audience="someone-else"), mint_token(srv.secret, user)):
-        with pytest.raises(HandshakeRejected) as caught:
-            ProtocolClient(srv.ws_url, token=token, timeout=CLIENT_TIMEOUT).connect()
+        with ProtocolClient(srv.ws_url, token=token, timeout=CLIENT_TIMEOUT) as wrong:
+            with pytest.raises(HandshakeRejected) as caught:
+                wrong.connect()
         assert (caught.value.status, caught.value.code) == (401, "invalid_token")
     base.wait_delta("auth_failures", 2)
     base.assert_restored()

@@ -198,7 +198,7 @@ def test_client_goes_connecting_open_closed_over_a_two_way_channel(
     baseline.assert_restored()
 
 
-def test_wrong_path_is_404(server: ServerHandle, baseline: Baseline) -> None:
+def test_wrong_path_is_404(server: ServerHandle, clients: Clients, baseline: Baseline) -> None:
     raw = RawConnection(server)
     try:
         key = base64.b64encode(os.urandom(16)).decode()
@@ -207,7 +207,9 @@ def test_wrong_path_is_404(server: ServerHandle, baseline: Baseline) -> None:
         raw.close()
     assert status == 404 and "sec-websocket-accept" not in headers
     assert json.loads(body)["error"] == "not_found"
-    wrong = ProtocolClient(server.ws_url.rsplit("/ws", 1)[0] + "/nope", token=server.token(new_user()), timeout=3.0)
+    wrong = clients.track(
+        ProtocolClient(server.ws_url.rsplit("/ws", 1)[0] + "/nope", token=server.token(new_user()), timeout=3.0)
+    )
     with pytest.raises(HandshakeRejected) as caught:
         wrong.connect()
     assert (caught.value.status, caught.value.code) == (404, "not_found")

@@ -77,7 +77,7 @@ def test_rejected_handshakes_leave_nothing_behind(server: ServerHandle, clients:
         dict(token=server.token(user), query={"last_seq": "-1"}),
     ]
     for spec in rejects * 5:
-        probe = ProtocolClient(server.ws_url, token=spec["token"], timeout=CLIENT_TIMEOUT)
+        probe = clients.track(ProtocolClient(server.ws_url, token=spec["token"], timeout=CLIENT_TIMEOUT))
         with pytest.raises(HandshakeRejected):
             probe.connect(query=spec.get("query"))
     baseline.assert_restored()

@@ -166,6 +166,7 @@ def test_resume_mid_stream_keeps_one_order(server: ServerHandle, clients: Client
     first = collect(inbox, 20)
     seen = first[-1]["seq"] if first else 0
     inbox.drop()
+    baseline.wait_delta("connections", 1)  # the server saw it go: the next sends are queued
     for i in range(20, 40):
         assert send(out, receiver, i, f"{sender}:{i}")["queued"] is True
     back = clients.make(receiver)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from client import HandshakeRejected, ProtocolClient, ProtocolError
+from client import HandshakeRejected, ProtocolError
 from tests.support.server import ServerHandle
 from tests.unified.websocket.metrics import TestMetrics
-from tests.unified.websocket.support import CLIENT_TIMEOUT, Baseline, Clients, collect, new_user, quiet, send
+from tests.unified.websocket.support import Baseline, Clients, collect, new_user, quiet, send
 
 QUEUE_SIZE = 5
 QUEUE_TTL = 0.6
@@ -51,6 +51,7 @@ def test_last_seq_resume_replays_exactly_what_was_missed(
     seen = [m["seq"] for m in collect(inbox, 5)]
     assert seen == [1, 2, 3, 4, 5]
     inbox.drop()
+    baseline.wait_delta("connections", 1)  # the server saw it go: the next sends are queued
     for i in range(5, 8):
         assert send(out, receiver, i)["queued"] is True
     for resume_from, expected in ((5, [6, 7, 8]), (2, [3, 4, 5, 6, 7, 8]), (8, [])):
@@ -76,8 +77,8 @@ def test_resume_point_beyond_the_server_is_a_gap(server: ServerHandle, clients: 
 
 
 @pytest.mark.parametrize("last_seq", ["-1", "abc", "1.5", ""])
-def test_bad_last_seq_is_rejected(server: ServerHandle, baseline: Baseline, last_seq: str) -> None:
-    client = ProtocolClient(server.ws_url, token=server.token(new_user()), timeout=CLIENT_TIMEOUT)
+def test_bad_last_seq_is_rejected(server: ServerHandle, clients: Clients, baseline: Baseline, last_seq: str) -> None:
+    client = clients.make()
     with pytest.raises(HandshakeRejected) as caught:
         client.connect(query={"last_seq": last_seq})
     assert (caught.value.status, caught.value.code) == (400, "invalid_field")
