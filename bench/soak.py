@@ -113,9 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of cycling (default 600)")
     parser.add_argument("--workers", type=int, default=4, help="concurrent client threads (default 4)")
     parser.add_argument("--users", type=int, default=50, help="identities to cycle through (default 50)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds before the RSS baseline (default 10%%, 2-30 s)")
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="seconds before the RSS baseline (default 10%%, 2-30 s)"
+    )
     parser.add_argument("--max-rss-growth-mb", type=float, default=20.0, help="allowed RSS growth after warm-up")
-    parser.add_argument("--sample-every", type=float, default=None, help="seconds between samples (default duration/20)")
+    parser.add_argument(
+        "--sample-every", type=float, default=None, help="seconds between samples (default duration/20)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args(argv)

@@ -175,7 +175,8 @@ class CapacityRun:
         self.finalized = True
         result = cap.build_result(self.options, self.controller.steps, self.controller.finished, self.meta())
         result["final_checks"] = self.final_checks()
-        comparison = cap.compare(result, self.baseline, self.options.tolerance) if self.baseline else None
+        complete = self.controller.finished  # a run cut short proves no regression: no comparison then
+        comparison = cap.compare(result, self.baseline, self.options.tolerance) if self.baseline and complete else None
         try:
             paths = report.write_all(self.options.report_dir, result, comparison, self.options.tolerance)
         except OSError as error:

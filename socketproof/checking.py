@@ -226,16 +226,34 @@ class RunChecker:
         if judgement is None:
             return
         lines = ["", "Socketproof checks", format_table(judgement)]
-        if self.report_paths:
-            lines.append("Reports: " + ", ".join(self.report_paths))
+        html_file = getattr(self.environment.parsed_options, "html_file", None)
+        paths = [*self.report_paths, *([html_file] if html_file and exit_code is not None else [])]
+        if paths:
+            lines.append("Reports: " + ", ".join(paths))
         if exit_code is not None:
-            lines.append(
-                f"Exit code {exit_code}: 0 = all checks passed and no request failed; "
-                "1 = a check failed (or --strict and one was unknown) or requests failed; "
-                "2 = bad options or an internal error."
-            )
+            lines.append(f"Exit code {exit_code}: {self.exit_meaning(exit_code)}")
+            lines.append("  (0 = pass; 1 = a check or a request failed; 2 = bad options, unusable target or internal error)")
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
+
+    def exit_meaning(self, exit_code: int) -> str:
+        """Why this run exits with this code, in words."""
+        judgement = self.judgement
+        failures = self.runner.stats.total.num_failures
+        if exit_code == 0:
+            return "every check passed and no request failed."
+        if exit_code == 2:
+            return "an internal error (see the log above)."
+        reasons = []
+        if judgement is not None:
+            failed = [verdict.name for verdict in judgement.verdicts if verdict.valid is False]
+            if failed:
+                reasons.append(f"{', '.join(failed)} failed")
+            elif judgement.failed:
+                reasons.append("--strict and a check is UNKNOWN")
+        if failures:
+            reasons.append(f"{failures:,} requests failed (see the tables above)")
+        return ("; ".join(reasons) or "the run failed (see the log above)") + "."
 
     def html_page(self, page: str) -> str:
         return reports.add_to_html(page, self.judgement) if self.judgement else page

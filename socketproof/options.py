@@ -33,11 +33,13 @@ def add_arguments(parser: Any) -> None:
     """Register the options on Locust's parser (events.init_command_line_parser)."""
     group = parser  # Locust's own add_argument (web UI flags) lives on the parser, not on groups
     group.add_argument("--ws-path", default="/ws", help="WebSocket endpoint path on the host (default /ws)")
+    # Secrets default to "" and are resolved later (resolve_secrets): a default is shown in the
+    # web UI's page source, so one read from the environment would leak to anyone who opens it.
     group.add_argument(
         "--jwt-secret",
-        default=os.environ.get("SOCKETPROOF_JWT_SECRET", DEFAULT_SECRET),
+        default="",
         is_secret=True,
-        help="HMAC secret to mint user tokens (default: $SOCKETPROOF_JWT_SECRET or the development secret)",
+        help="HMAC secret to mint user tokens (empty: $SOCKETPROOF_JWT_SECRET or the development secret)",
     )
     group.add_argument("--jwt-audience", default="", help="'aud' claim for minted tokens (default none)")
     group.add_argument("--identities", type=int, default=20, help="size of the pool of user identities (default 20)")
@@ -74,9 +76,10 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument(
         "--admin-token",
-        default=os.environ.get("SOCKETPROOF_ADMIN_TOKEN", ""),
+        default="",
         is_secret=True,
-        help="token with role=admin for the server's /stats (default: minted from the JWT secret)",
+        help="token with role=admin for the server's /stats (empty: $SOCKETPROOF_ADMIN_TOKEN, else minted "
+        "from the JWT secret)",
     )
     group.add_argument(
         "--drain", type=float, default=1.0, help="seconds for in-flight messages to land at the end (default 1)"
@@ -108,6 +111,26 @@ def add_capacity_arguments(group: Any) -> None:
                        help="allowed fall of capacity against --capacity-baseline (default 10%%)")
 
 
+def default_secret() -> str:
+    """What an empty --jwt-secret means: $SOCKETPROOF_JWT_SECRET, else the development secret."""
+    return os.environ.get("SOCKETPROOF_JWT_SECRET") or DEFAULT_SECRET
+
+
+def resolve_secrets(parsed: Any) -> None:
+    """Fill empty --jwt-secret/--admin-token from the environment, on the master or local runner.
+
+    Workers receive the master's parsed options at every start, so they use the master's
+    secret even on a machine without the variable. Called at init and at each start (a web
+    UI form posts the empty defaults back).
+    """
+    if parsed is None:
+        return
+    if not getattr(parsed, "jwt_secret", ""):
+        parsed.jwt_secret = default_secret()
+    if not getattr(parsed, "admin_token", ""):
+        parsed.admin_token = os.environ.get("SOCKETPROOF_ADMIN_TOKEN", "")
+
+
 def _number(options: Any, name: str, kind: type, low: float, high: float | None = None) -> Any:
     raw = getattr(options, name, None)
     flag = "--" + name.replace("_", "-")
@@ -128,9 +151,7 @@ def load_options(parsed: Any) -> LoadOptions:
     ws_path = str(getattr(parsed, "ws_path", "/ws") or "/ws")
     if not ws_path.startswith("/"):
         raise OptionError(f"--ws-path must start with '/', got {ws_path!r}")
-    secret = str(getattr(parsed, "jwt_secret", "") or "")
-    if not secret:
-        raise OptionError("--jwt-secret must not be empty")
+    secret = str(getattr(parsed, "jwt_secret", "") or "") or default_secret()
     return LoadOptions(
         ws_path=ws_path,
         jwt_secret=secret,

@@ -15,18 +15,26 @@ from flask import request
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from socketproof import embedded
+from socketproof import embedded, preflight, progress
 from socketproof.capacity_shape import install as install_capacity
 from socketproof.capacity_shape import options_from as capacity_options
 from socketproof.checking import CheckOptions, RunChecker
 from socketproof.judge import parse_check_names, validate_thresholds
-from socketproof.options import LoadOptions, OptionError, add_arguments, drain_seconds, load_options
+from socketproof.options import (
+    LoadOptions,
+    OptionError,
+    add_arguments,
+    drain_seconds,
+    load_options,
+    resolve_secrets,
+)
 from socketproof.run import RunState
 
 log = logging.getLogger("socketproof")
 
 _STATE_KEY = "socketproof_run_state"
 _CHECKER_KEY = "socketproof_checker"
+_PROGRESS_KEY = "socketproof_progress"
 CHECKS_TAB = "socketproof-checks"
 
 
@@ -79,10 +87,12 @@ def _add_arguments(parser: Any, **_: Any) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
+    worker = isinstance(environment.runner, WorkerRunner)
+    if not worker:
+        resolve_secrets(environment.parsed_options)
     try:
         load = load_options(environment.parsed_options)
         checks = check_options(environment.parsed_options, load)
-        worker = isinstance(environment.runner, WorkerRunner)
         capacity = None if worker else capacity_options(environment.parsed_options, checks)
     except ValueError as error:
         usage_error(str(error))
@@ -95,6 +105,7 @@ def _on_init(environment: Any, **_: Any) -> None:
             embedded.start_if_no_host(environment, load.jwt_secret)
         except RuntimeError as error:
             usage_error(f"could not start the embedded reference server: {error}")
+        _preflight(environment, load)
         if capacity is not None:
             install_capacity(environment, checker, capacity)
     if environment.web_ui is not None:
@@ -105,11 +116,34 @@ def checker_of(environment: Any) -> RunChecker:
     return getattr(environment, _CHECKER_KEY)
 
 
+def _preflight(environment: Any, load: LoadOptions) -> None:
+    """One connection before any user: headless, a target no run can use is exit 2; in the web
+    UI (where the host can still be changed in the start form) it is a warning in the log."""
+    if not environment.host:
+        return
+    finding = preflight.check(environment.host, load)
+    if finding is None:
+        return
+    headless = bool(environment.parsed_options and environment.parsed_options.headless)
+    if finding.fatal and headless:
+        embedded.stop()
+        usage_error(finding.message)
+    log.warning("pre-flight: %s", finding.message)
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
     """A new run (also after a stop in the web UI): fresh options, history and baseline."""
     if hasattr(environment, _STATE_KEY):
         delattr(environment, _STATE_KEY)
+    if not isinstance(environment.runner, WorkerRunner):
+        resolve_secrets(environment.parsed_options)  # before the master sends its options to workers
+        if environment.web_ui is not None:  # the start form may have changed the host or the secret
+            try:
+                _preflight(environment, load_options(environment.parsed_options))
+            except OptionError as error:
+                log.error("%s", error)
+        setattr(environment, _PROGRESS_KEY, progress.start(environment))
     if not isinstance(environment.runner, MasterRunner):
         run_state(environment)
     checker_of(environment).on_test_start()
@@ -117,6 +151,9 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 @events.test_stopping.add_listener
 def _on_test_stopping(environment: Any, **_: Any) -> None:
+    printer = getattr(environment, _PROGRESS_KEY, None)
+    if printer is not None:
+        printer.kill(block=False)
     state = None if isinstance(environment.runner, MasterRunner) else run_state(environment)
     checker_of(environment).on_test_stopping(state)
 

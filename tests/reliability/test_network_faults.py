@@ -105,6 +105,7 @@ def test_locust_run_through_periodic_cuts_has_no_loss_and_no_duplicates(tmp_path
     assert verdicts["loss"]["stats"]["lost"] == 0
 
 
+@pytest.mark.slow
 def test_locust_users_notice_a_silent_server_and_reconnect(tmp_path: Path) -> None:
     """A black hole (no FIN, no data) for a while: idle users see no heartbeat ping for
     2 x interval + timeout, report `liveness`, drop and reconnect; the run goes on."""
@@ -129,5 +130,5 @@ def test_locust_users_notice_a_silent_server_and_reconnect(tmp_path: Path) -> No
         assert verdicts[name]["valid"] is True, (name, verdicts[name])
     # From the clients' side the server stopped pinging: the heartbeat check says so.
     assert verdicts["heartbeat"]["valid"] is False
-    assert {a["kind"] for a in verdicts["heartbeat"]["anomalies"]} <= {"ping_silence", "interval_max", "interval_mean"}
+    assert {a["kind"] for a in verdicts["heartbeat"]["anomalies"]} & {"ping_silence", "no_pings", "interval_max"}
     assert code == 1

@@ -34,7 +34,7 @@ def check(report: dict) -> None:
 
 
 def test_soak_smoke(tmp_path: Path) -> None:
-    check(soak(tmp_path, duration=6, timeout=120))
+    check(soak(tmp_path, duration=4, timeout=120))
 
 
 @pytest.mark.slow

@@ -367,3 +367,31 @@ def test_load_result_rejects_what_is_not_a_capacity_file(tmp_path) -> None:
         report.load_result(bad)
     with pytest.raises(ValueError, match="cannot read"):
         report.load_result(tmp_path / "missing.json")
+
+
+# -- the flags on Locust's real parser -----------------------------------------------------
+
+
+def test_the_flags_reach_the_capacity_options_through_locusts_parser(tmp_path) -> None:
+    from locust.argument_parser import get_parser
+
+    from socketproof.capacity_shape import options_from
+    from socketproof.options import add_arguments
+
+    parser = get_parser()
+    add_arguments(parser)
+    checks = types.SimpleNamespace(thresholds=("echo:p95<50",), names=("loss", "timing"), report_dir="reports")
+    assert options_from(parser.parse_args(["--headless"]), checks) is None  # off unless asked for
+    baseline = tmp_path / "previous.json"
+    report.write_all(tmp_path, finished_run(SimulatedServer(ms_per_user=1.0)))
+    (tmp_path / "capacity.json").rename(baseline)
+    argv = ["--headless", "--capacity", "--step-users", "50", "--step-time", "15s", "--max-users", "500",
+            "--capacity-baseline", str(baseline), "--capacity-tolerance", "5%"]
+    options = options_from(parser.parse_args(argv), checks)
+    assert options == cap.CapacityOptions(
+        step_users=50, step_time=15.0, max_users=500, slo=("echo:p95<50", "failures<1%"), checks=("loss",),
+        report_dir="reports", baseline=str(baseline), tolerance=0.05,
+    )
+    with pytest.raises(ValueError, match="not a capacity.json"):
+        (tmp_path / "bad.json").write_text("{}")
+        options_from(parser.parse_args([*argv[:-4], "--capacity-baseline", str(tmp_path / "bad.json")]), checks)

@@ -23,6 +23,8 @@ CORE = "tests/unified/websocket/"
 RUN_TIMEOUT = 120.0
 WORKERS = 2  # this machine has two cores
 NO_FAULT = "(none)"
+QUIET_PLUGINS = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:locust"]
+"""Plugins the core tests do not use; hypothesis alone costs ~1.5 s per run at session end."""
 
 ALL_FILES = [
     f"{CORE}test_basic_connection.py",
@@ -37,7 +39,11 @@ ALL_FILES = [
     f"{CORE}test_state_sync.py",
 ]
 
-_DELIVERY_FILES = [f"{CORE}test_basic_messaging.py", f"{CORE}test_concurrent_connections.py", f"{CORE}test_message_ordering.py"]
+_DELIVERY_FILES = [
+    f"{CORE}test_basic_messaging.py",
+    f"{CORE}test_concurrent_connections.py",
+    f"{CORE}test_message_ordering.py",
+]
 _DELIVERY_TESTS = [
     "test_basic_messaging.py::test_json_client_to_server_ack_and_server_to_client",
     "test_concurrent_connections.py::test_every_tab_gets_every_message_with_the_same_seq",
@@ -172,11 +178,13 @@ def run(fault: str, files: list[str], workdir: Path) -> Run:
     """Run `files` against servers with `fault` on (NO_FAULT: none) and collect the outcomes."""
     slug = fault.replace("=", "-").strip("()")
     xml_path = workdir / f"{slug}.xml"
-    env = {key: value for key, value in os.environ.items() if key not in ("SOCKETPROOF_TARGET_URL", "SOCKETPROOF_FAULTS")}
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("SOCKETPROOF_TARGET_URL", "SOCKETPROOF_FAULTS")
+    }
     if fault != NO_FAULT:
         env["SOCKETPROOF_FAULTS"] = fault
     env["SOCKETPROOF_METRICS_OUT"] = str(workdir / f"{slug}-metrics.json")
-    command = [sys.executable, "-m", "pytest", *files, "-p", "no:cacheprovider", "-q", f"--junitxml={xml_path}"]
+    command = [sys.executable, "-m", "pytest", *files, "-q", f"--junitxml={xml_path}", *QUIET_PLUGINS]
     result = Run(fault, files)
     t0 = time.monotonic()
     try:
@@ -190,18 +198,53 @@ def run(fault: str, files: list[str], workdir: Path) -> Run:
     return result
 
 
-def run_matrix(workdir: Path) -> dict[str, Run]:
-    """The clean run and one run per fault, WORKERS at a time, longest first."""
-    jobs = [(NO_FAULT, ALL_FILES)] + [(fault.switch, fault.files) for fault in FAULTS]
+def run_matrix(workdir: Path, clean: Run | None = None) -> dict[str, Run]:
+    """The clean run (unless given) and one run per fault, WORKERS at a time, longest first."""
+    jobs = [] if clean is not None else [(NO_FAULT, ALL_FILES)]
+    jobs += [(fault.switch, fault.files) for fault in FAULTS]
     with ThreadPoolExecutor(WORKERS) as pool:
         futures = {name: pool.submit(run, name, files, workdir) for name, files in jobs}
-        return {name: future.result() for name, future in futures.items()}
+        runs = {name: future.result() for name, future in futures.items()}
+    return runs if clean is None else {NO_FAULT: clean, **runs}
+
+
+class SessionCore:
+    """Outcomes of the core tests run earlier in this very session (the fault matrix runs last),
+    so a full `pytest tests/unified` need not run the clean suite a second time."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, str] = {}
+        self.seconds = 0.0
+
+    def record(self, nodeid: str, when: str, outcome: str, duration: float) -> None:
+        name = nodeid.split(CORE, 1)[-1]
+        self.seconds += duration
+        if outcome == "failed":
+            outcome = "failed" if when == "call" else "error"
+        if self.outcomes.get(name) in (None, "passed"):  # the first phase that did not pass decides
+            self.outcomes[name] = outcome
+
+    def as_clean_run(self) -> Run | None:
+        """A Run when every core file ran here against the embedded server with no fault, else None."""
+        if os.environ.get("SOCKETPROOF_TARGET_URL") or os.environ.get("SOCKETPROOF_FAULTS"):
+            return None
+        files_seen = {name.split("::", 1)[0] for name in self.outcomes}
+        if not all(Path(f).name in files_seen for f in ALL_FILES):
+            return None
+        result = Run(NO_FAULT, ALL_FILES, seconds=self.seconds, outcomes=dict(self.outcomes))
+        result.returncode = 1 if result.failed else 0
+        result.output = "reused: the core tests of this pytest session"
+        return result
+
+
+SESSION = SessionCore()
 
 
 def report(runs: dict[str, Run], seconds: float) -> dict[str, Any]:
     must = {fault.switch: fault.must_fail for fault in FAULTS}
     return {
         "wall_seconds": round(seconds, 2),
+        "clean_run": runs[NO_FAULT].output if runs[NO_FAULT].output.startswith("reused") else "subprocess",
         "runs": {
             name: {
                 **result.summary(),
@@ -220,7 +263,7 @@ def write(data: dict[str, Any], path: Path) -> None:
 
 def lines(data: dict[str, Any]) -> list[str]:
     """fault -> caught?, exit code, seconds, and the tests that failed."""
-    out = [f"fault matrix ({data['wall_seconds']} s wall, {WORKERS} at a time)"]
+    out = [f"fault matrix ({data['wall_seconds']} s wall, {WORKERS} runs at a time; clean run: {data['clean_run']})"]
     for name, entry in data["runs"].items():
         if name == NO_FAULT:
             verdict = "passes" if entry["exit_code"] == 0 else "FAILS"

@@ -1,7 +1,9 @@
 """Proof that the core tests catch real bugs: each fault switch makes the expected core tests fail.
 
 The whole matrix runs once per module (pytest subprocesses, two at a time); each fault is
-then its own test, so a fault that slips through is named. The matrix is printed at the end
+then its own test, so a fault that slips through is named. The clean run is the core tests
+of this session when they ran here (tests/unified/conftest.py runs this file last), else a
+subprocess too. The matrix is printed at the end
 of the session and written to reports/fault-matrix.json.
 """
 
@@ -21,7 +23,8 @@ pytestmark = pytest.mark.faults
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> dict[str, Run]:
     t0 = time.monotonic()
-    runs = fault_matrix.run_matrix(tmp_path_factory.mktemp("fault-matrix"))
+    clean = fault_matrix.SESSION.as_clean_run()  # the core tests already ran in this session: reuse them
+    runs = fault_matrix.run_matrix(tmp_path_factory.mktemp("fault-matrix"), clean)
     data = fault_matrix.report(runs, time.monotonic() - t0)
     fault_matrix.write(data, Path(pytestconfig.rootpath) / "reports" / "fault-matrix.json")
     fault_matrix.LAST = data

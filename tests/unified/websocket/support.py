@@ -151,7 +151,7 @@ class Baseline:
     def delta(self, key: str) -> int:
         return int(self.server.stats()[key]) - int(self.stats[key])
 
-    def wait_delta(self, key: str, expected: int, timeout: float = 3.0) -> dict[str, Any]:
+    def wait_delta(self, key: str, expected: int, timeout: float = 2.0) -> dict[str, Any]:
         """Wait until counter `key` grew by exactly `expected` since the baseline."""
         last: dict[str, Any] = {}
 
@@ -159,7 +159,9 @@ class Baseline:
             last.update(self.server.stats())
             return int(last[key]) - int(self.stats[key]) == expected
 
-        assert wait_until(reached, timeout), f"/stats {key} grew by {int(last[key]) - int(self.stats[key])}, expected {expected}: {last}"
+        assert wait_until(reached, timeout), (
+            f"/stats {key} grew by {int(last[key]) - int(self.stats[key])}, expected {expected}: {last}"
+        )
         return last
 
     def assert_restored(self, timeout: float = 2.0, keys: Iterable[str] = CLEANUP_KEYS) -> dict[str, Any]:
@@ -177,7 +179,9 @@ class Baseline:
         return last
 
 
-def collect(client: ProtocolClient, count: int, kind: str = "message", idle: float = 1.0, limit: float = 10.0) -> list[dict[str, Any]]:
+def collect(
+    client: ProtocolClient, count: int, kind: str = "message", idle: float = 0.5, limit: float = 10.0
+) -> list[dict[str, Any]]:
     """Pushes of type `kind`, until `count` arrived or none came for `idle` seconds.
 
     Other pushes are kept in `client.extra_pushes` (the test decides what they mean)."""

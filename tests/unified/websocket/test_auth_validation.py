@@ -84,7 +84,9 @@ def test_audience_is_checked_when_configured(configured_server, metrics: TestMet
     base = Baseline(srv)
     user = new_user()
     assert "aud" in jwt.decode(srv.admin_token(), options={"verify_signature": False})  # /stats needs it too
-    with ProtocolClient(srv.ws_url, token=mint_token(srv.secret, user, audience=AUDIENCE), timeout=CLIENT_TIMEOUT) as ok:
+    with ProtocolClient(
+        srv.ws_url, token=mint_token(srv.secret, user, audience=AUDIENCE), timeout=CLIENT_TIMEOUT
+    ) as ok:
         assert metrics.timed(ok.connect).welcome["user"] == user
     for token in (mint_token(srv.secret, user, audience="someone-else"), mint_token(srv.secret, user)):
         with ProtocolClient(srv.ws_url, token=token, timeout=CLIENT_TIMEOUT) as wrong:
@@ -142,7 +144,7 @@ def test_refused_refreshes_leave_the_old_expiry(server: ServerHandle, clients: C
         with pytest.raises(ProtocolError) as caught:
             client.refresh(token)
         assert caught.value.code == code
-    closed = client.wait_closed(SHORT_TTL + 2.0)  # still expires with its old token
+    closed = client.wait_closed(SHORT_TTL + 1.5)  # still expires with its old token
     assert (closed.code, closed.reason) == (4001, "token expired")
     baseline.assert_restored()
 
@@ -152,7 +154,7 @@ def test_expiry_closes_with_4001(server: ServerHandle, clients: Clients, baselin
     exp = time.time() + SHORT_TTL
     client = clients.open(user, token=mint_token(server.secret, user, exp=exp))
     assert client.ping()["type"] == "pong"
-    closed = client.wait_closed(SHORT_TTL + 2.0)
+    closed = client.wait_closed(SHORT_TTL + 1.5)
     assert (closed.code, closed.reason) == (4001, "token expired")
     assert time.time() >= exp - 0.05, "closed before the token expired"
     assert client.state is State.CLOSED

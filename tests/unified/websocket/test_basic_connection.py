@@ -103,7 +103,7 @@ class RawConnection:
             while self.sock.recv(65536):
                 pass
             return True
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         except OSError:
             return True

@@ -15,8 +15,11 @@ from tests.unified.websocket.support import Baseline, Clients, collect, new_user
 MESSAGES = 200  # enough that a 10-20% drop/duplicate fault cannot go unseen
 
 PAYLOADS: dict[str, Any] = {
-    "unicode": "żółw ✓ 日本語 🚀🎉 مرحبا e\u0301 \u0000 \u2028 \"quoted\" \\ back",
-    "nested": {"a": [1, 2.5, -3, None, True, False, {"b": {"c": [[], {}, [{"d": "e"}]]}}], "deep": {"x": {"y": {"z": [0]}}}},
+    "unicode": 'żółw ✓ 日本語 🚀🎉 مرحبا e\u0301 \u0000 \u2028 "quoted" \\ back',
+    "nested": {
+        "a": [1, 2.5, -3, None, True, False, {"b": {"c": [[], {}, [{"d": "e"}]]}}],
+        "deep": {"x": {"y": {"z": [0]}}},
+    },
     "numbers": [0, -1, 2**53 - 1, -(2**53) + 1, 1.5, -0.25, 1e-7, 12345.678],
     "empty": {"s": "", "l": [], "o": {}},
     "scalar_string": "just a string",
@@ -65,9 +68,7 @@ def test_json_client_to_server_ack_and_server_to_client(
 
 
 @pytest.mark.parametrize("name", sorted(PAYLOADS))
-def test_payload_round_trips_exactly(
-    server: ServerHandle, clients: Clients, metrics: TestMetrics, name: str
-) -> None:
+def test_payload_round_trips_exactly(server: ServerHandle, clients: Clients, metrics: TestMetrics, name: str) -> None:
     user, peer = new_user(), new_user()
     client, other = clients.open(user), clients.open(peer)
     data = PAYLOADS[name]

@@ -15,7 +15,7 @@ from tests.unified.websocket.support import Baseline, Clients, new_user
 
 FAST = {"heartbeat_interval": 0.2, "heartbeat_timeout": 0.3}
 SLOW = {"heartbeat_interval": 0.4, "heartbeat_timeout": 0.4}
-PATIENCE = 2.0  # slack on top of interval + timeout before a missing close is a failure
+PATIENCE = 1.2  # slack on top of interval + timeout before a missing close is a failure
 
 
 def fast_server(configured_server: Callable[..., ServerHandle]) -> ServerHandle:
@@ -24,7 +24,7 @@ def fast_server(configured_server: Callable[..., ServerHandle]) -> ServerHandle:
 
 def intervals(client: ProtocolClient) -> list[float]:
     times = list(client.ping_times)
-    return [b - a for a, b in zip(times, times[1:])]
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
 
 
 def assert_interval(client: ProtocolClient, interval: float) -> float:
@@ -40,7 +40,8 @@ def test_pings_arrive_at_the_configured_interval(configured_server, metrics: Tes
     clients = Clients(srv)
     try:
         client = clients.open()
-        assert client.welcome["heartbeat"] == {"interval": FAST["heartbeat_interval"], "timeout": FAST["heartbeat_timeout"]}  # type: ignore[index]
+        expected = {"interval": FAST["heartbeat_interval"], "timeout": FAST["heartbeat_timeout"]}
+        assert client.welcome["heartbeat"] == expected  # type: ignore[index]
         time.sleep(4.5 * FAST["heartbeat_interval"])
         assert len(client.ping_times) >= 3
         assert_interval(client, FAST["heartbeat_interval"])
@@ -119,7 +120,8 @@ def test_interval_is_configurable(configured_server, metrics: TestMetrics) -> No
     on_fast, on_slow = Clients(fast), Clients(slow)
     try:
         a, b = on_fast.open(), on_slow.open()
-        assert b.welcome["heartbeat"] == {"interval": SLOW["heartbeat_interval"], "timeout": SLOW["heartbeat_timeout"]}  # type: ignore[index]
+        expected = {"interval": SLOW["heartbeat_interval"], "timeout": SLOW["heartbeat_timeout"]}
+        assert b.welcome["heartbeat"] == expected  # type: ignore[index]
         time.sleep(3.3 * SLOW["heartbeat_interval"])
         fast_gap = assert_interval(a, FAST["heartbeat_interval"])
         slow_gap = assert_interval(b, SLOW["heartbeat_interval"])

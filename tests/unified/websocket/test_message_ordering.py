@@ -33,7 +33,7 @@ def stream_problems(messages: list[dict[str, Any]], expected_seqs: list[int]) ->
     missing = sorted(set(expected_seqs) - set(seqs))
     if missing:
         problems.append(f"{len(missing)} acked seqs never arrived, e.g. {missing[:10]}")
-    backwards = [(a, b) for a, b in zip(seqs, seqs[1:]) if b <= a]
+    backwards = [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if b <= a]
     if backwards:
         problems.append(f"out of order at {backwards[:5]}")
     if not problems and seqs != expected_seqs:

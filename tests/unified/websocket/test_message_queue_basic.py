@@ -120,7 +120,7 @@ def test_expired_messages_are_not_delivered_and_are_counted(configured_server) -
         for i in range(3):
             assert send(out, receiver, i)["queued"] is True
         base.wait_delta("queued_messages", 3)
-        base.wait_delta("expired_messages", 3, timeout=QUEUE_TTL + 2.0)
+        base.wait_delta("expired_messages", 3, timeout=QUEUE_TTL + 1.5)
         assert base.delta("queued_messages") == 0
         fresh = send(out, receiver, "fresh")  # a new one after the expiry is still delivered
         inbox = clients.open(receiver)

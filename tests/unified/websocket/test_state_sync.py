@@ -122,7 +122,8 @@ def test_two_tabs_racing_on_one_version_one_wins(server: ServerHandle, clients: 
     user = new_user()
     a, b = clients.open(user), clients.open(user)
     assert a.update(0, {"who": "a"})["version"] == 1
-    lost = b.request({"type": "update", "base_version": 0, "patch": {"who": "b"}}, expected_errors=("version_conflict",))
+    stale = {"type": "update", "base_version": 0, "patch": {"who": "b"}}
+    lost = b.request(stale, expected_errors=("version_conflict",))
     assert lost["code"] == "version_conflict" and lost["current_version"] == 1
     (patch,) = collect(b, 1, kind="patch")
     assert patch == {"type": "patch", "version": 1, "patch": {"who": "a"}}
