@@ -145,7 +145,7 @@ def run_child(kind: str, cmd: list[str], env_extra: dict[str, str], duration: fl
     finally:
         Path(out).unlink(missing_ok=True)
     total = None
-    if kind == "locust":
+    if kind.startswith("locust"):
         try:
             stats = json.loads(stdout)
             total = sum(s["num_requests"] for s in stats)
@@ -185,7 +185,7 @@ def locust_cmd(host: str, n: int, duration: float) -> list[str]:
 
 def line(rep: int, r: dict[str, Any]) -> str:
     srv = r["server_cpu_util"]
-    return (f"rep {rep} {r['kind']:>6}: {r['rt_per_s']:8.0f} rt/s  {r['cpu_us_per_rt']:5.1f} us/rt client "
+    return (f"rep {rep} {r['kind']:>10}: {r['rt_per_s']:8.0f} rt/s  {r['cpu_us_per_rt']:5.1f} us/rt client "
             f"(CPU: client {r['cpu_util']:.0%}, server {srv:.0%}, other processes {r['other_cpu_util']:.0%})  "
             f"failures {r['failures']}  exit {r['exit_code']}"
             if srv is not None else f"rep {rep} {r['kind']}: {r['rt_per_s']:.0f} rt/s")
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="before each run, wait until other processes use under this many CPUs (default 0.15)")
     parser.add_argument("--quiet-timeout", type=float, default=60.0,
                         help="longest wait for that, seconds (default 60; 0 = do not wait)")
+    parser.add_argument("--compare-client", type=Path, default=None, metavar="DIR",
+                        help="also run Locust with the `client` package found in DIR (e.g. a copy of an "
+                             "older client/ for before/after figures), as kind `locust_ref`")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file (default {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     window = args.duration - args.warmup - 1.0
@@ -222,12 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server {url} on CPU {SERVER_CPU}; clients on CPU {CLIENT_CPU}; "
               f"{args.connections} connections, {args.duration:.0f}s runs, window {window:.0f}s", flush=True)
         for rep in range(1, args.repeat + 1):
-            order = ["bare", "locust"] if rep % 2 else ["locust", "bare"]
-            for kind in order:
+            kinds = ["bare", "locust"] + (["locust_ref"] if args.compare_client else [])
+            shift = (rep - 1) % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
                 cmd = (bare_cmd(url, args.connections, args.duration) if kind == "bare"
                        else locust_cmd(host, args.connections, args.duration))
+                extra = dict(env_extra)
+                if kind == "locust_ref":
+                    extra["BENCH_CLIENT_DIR"] = str(args.compare_client.resolve())
                 load = wait_quiet(args.quiet_cpu, args.quiet_timeout) if args.quiet_timeout > 0 else None
-                r = run_child(kind, cmd, env_extra, args.duration, sampler)
+                r = run_child(kind, cmd, extra, args.duration, sampler)
                 r["rep"] = rep
                 r["machine_load_before"] = load
                 runs.append(r)
@@ -254,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         [r for r in runs if r["kind"] == "locust"], [r for r in runs if r["kind"] == "bare"])]
     summary["ratio"] = summary["locust_rt_per_s"] / summary["bare_rt_per_s"]
     summary["ratio_per_rep"] = ratios
+    if args.compare_client:
+        summary["locust_ref_rt_per_s"] = med("locust_ref", "rt_per_s")
+        summary["locust_ref_cpu_us_per_rt"] = med("locust_ref", "cpu_us_per_rt")
+        summary["locust_ref_ratio"] = summary["locust_ref_rt_per_s"] / summary["bare_rt_per_s"]
+        summary["locust_ref_client_dir"] = str(args.compare_client)
     met = {
         "locust_rt_per_s": summary["locust_rt_per_s"] >= GOALS["locust_rt_per_s"],
         "ratio": summary["ratio"] >= GOALS["ratio"],
@@ -261,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"median bare  : {summary['bare_rt_per_s']:8.0f} rt/s  {summary['bare_cpu_us_per_rt']:5.1f} us/rt")
     print(f"median locust: {summary['locust_rt_per_s']:8.0f} rt/s  {summary['locust_cpu_us_per_rt']:5.1f} us/rt")
+    if args.compare_client:
+        print(f"median locust_ref: {summary['locust_ref_rt_per_s']:8.0f} rt/s  "
+              f"{summary['locust_ref_cpu_us_per_rt']:5.1f} us/rt  (client from {args.compare_client}; "
+              f"ratio to bare {summary['locust_ref_ratio']:.2f})")
     print(f"ratio locust/bare: {summary['ratio']:.2f}  goals met: {met}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({

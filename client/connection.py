@@ -428,6 +428,7 @@ class ProtocolClient:
             if self._state is not State.CLOSED:
                 raise SocketproofError(f"connect() while {self._state.value}")
             self._state = State.CONNECTING
+            self._ws = None  # a late _finish() of the old receive loop must not touch the new socket
             self._closed_evt.clear()
         params: dict[str, Any] = {}
         if last_seq is not None:

@@ -62,6 +62,17 @@ def connections_by_process(history: History) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+PENDING = "PENDING"
+"""A live verdict with no anomaly yet: PASS needs the whole history, so it waits for the end."""
+
+
+def pending(row: dict[str, Any]) -> dict[str, Any]:
+    """A provisional row: an anomaly is a FAIL at once; no anomaly is PENDING until the run ends."""
+    if row["verdict"] != "UNKNOWN":
+        return row
+    return {**row, "verdict": PENDING, "evidence": "no anomaly so far; the verdict comes when the run ends"}
+
+
 class RunChecker:
     """The checks side of one Locust process."""
 
@@ -232,7 +243,8 @@ class RunChecker:
             lines.append("Reports: " + ", ".join(paths))
         if exit_code is not None:
             lines.append(f"Exit code {exit_code}: {self.exit_meaning(exit_code)}")
-            lines.append("  (0 = pass; 1 = a check or a request failed; 2 = bad options, unusable target or internal error)")
+            legend = "0 = pass; 1 = a check or request failed; 2 = bad options, unusable target, internal error"
+            lines.append(f"  ({legend})")
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
 
@@ -241,6 +253,10 @@ class RunChecker:
         judgement = self.judgement
         failures = self.runner.stats.total.num_failures
         if exit_code == 0:
+            unknown = [v.name for v in judgement.verdicts if v.valid not in (True, False)] if judgement else []
+            if unknown:
+                return (f"no check or request failed; {', '.join(unknown)} UNKNOWN "
+                        "(not enough evidence: run longer; --strict fails on it).")
             return "every check passed and no request failed."
         if exit_code == 2:
             return "an internal error (see the log above)."
@@ -273,7 +289,7 @@ class RunChecker:
             history.complete = False
         history.server_stats_before = self.stats_before
         provisional = judge(history, self.options.names, self.options.thresholds, stats_table(self.runner.stats))
-        return rows(provisional)
+        return [pending(row) for row in rows(provisional)]
 
     # -- distributed ----------------------------------------------------------
 

@@ -50,6 +50,11 @@ def embedded_settings(jwt_secret: str) -> dict[str, Any]:
     return settings
 
 
+def host() -> str | None:
+    """The running embedded server's base URL, or None."""
+    return _child.ws_url.rsplit("/ws", 1)[0] if _child is not None and _child.ws_url else None
+
+
 def stop() -> None:
     global _child
     if _child is not None:

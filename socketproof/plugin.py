@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from typing import Any
 
 from flask import request
@@ -31,6 +32,10 @@ from socketproof.options import (
 from socketproof.run import RunState
 
 log = logging.getLogger("socketproof")
+
+# PyJWT warns about a short HMAC key on every run; the secret is the server's choice, not
+# something a load test can fix, so the warning is noise at the top of every run.
+warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
 
 _STATE_KEY = "socketproof_run_state"
 _CHECKER_KEY = "socketproof_checker"
@@ -138,6 +143,9 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         delattr(environment, _STATE_KEY)
     if not isinstance(environment.runner, WorkerRunner):
         resolve_secrets(environment.parsed_options)  # before the master sends its options to workers
+        if not environment.host and embedded.host():  # the web UI's host field was emptied
+            environment.host = embedded.host()
+            log.info("no host in the start form: using the embedded reference server at %s", environment.host)
         if environment.web_ui is not None:  # the start form may have changed the host or the secret
             try:
                 _preflight(environment, load_options(environment.parsed_options))

@@ -81,7 +81,8 @@ def rejected(url: str, host: str, options: LoadOptions, error: HandshakeRejected
             f"{url} is not a WebSocket endpoint ({answer}): check --host (the WebSocket server) and --ws-path",
         )
     if error.code == "not_found" and host.rstrip("/").endswith(options.ws_path):
-        return Finding(True, f"{url} not found (404): give --host without the path, e.g. {host[: -len(options.ws_path)]}")
+        bare = host.rstrip("/")[: -len(options.ws_path)]
+        return Finding(True, f"{url} not found (404): give --host without the path, e.g. {bare}")
     hint = _REJECTIONS.get(error.code)
     if error.code == "invalid_token" and options.jwt_audience:
         hint = f"{_SECRET_HINT} and --jwt-audience"

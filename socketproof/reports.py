@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
-
+from client.deps import installed
 from socketproof.judge import Judgement, rows
+
+with installed():
+    from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 CHECKS_JSON = "checks.json"
 JUNIT_XML = "checks-junit.xml"

@@ -36,9 +36,14 @@ class ServerHandle:
     process: subprocess.Popen[str] | None = None
     output: list[str] = dataclasses.field(default_factory=list)
     child: ServerProcess | None = None
+    audience: str | None = None
 
     def token(self, user: str, ttl: float = 3600.0, **claims: Any) -> str:
-        return jwt.encode({"sub": user, "exp": time.time() + ttl, **claims}, self.secret, algorithm="HS256")
+        """A valid token for `user` (with the server's audience, when it has one)."""
+        base: dict[str, Any] = {"sub": user, "exp": time.time() + ttl}
+        if self.audience:
+            base["aud"] = self.audience
+        return jwt.encode({**base, **claims}, self.secret, algorithm="HS256")
 
     def admin_token(self) -> str:
         return self.token("socketproof-admin", role="admin")
@@ -87,6 +92,7 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
         process=child.process,
         output=child.output,
         child=child,
+        audience=str(settings["jwt_audience"]) if settings.get("jwt_audience") else None,
     )
     try:
         yield handle
