@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="before each run, wait until other processes use under this many CPUs (default 0.15)")
     parser.add_argument("--quiet-timeout", type=float, default=60.0,
                         help="longest wait for that, seconds (default 60; 0 = do not wait)")
+    parser.add_argument("--max-other-cpu", type=float, default=0.15,
+                        help="a run during which other processes used more CPUs than this is marked "
+                             "contaminated and left out of the medians while clean runs of its kind exist")
     parser.add_argument("--compare-client", type=Path, default=None, metavar="DIR",
                         help="also run Locust with the `client` package found in DIR (e.g. a copy of an "
                              "older client/ for before/after figures), as kind `locust_ref`")
@@ -246,8 +249,17 @@ def main(argv: list[str] | None = None) -> int:
             sampler.stop()
         server.stop()
 
+    for r in runs:
+        other = r.get("other_cpu_util")
+        r["contaminated"] = other is not None and other > args.max_other_cpu
+
+    def pick(kind: str) -> list[dict[str, Any]]:
+        mine = [r for r in runs if r["kind"] == kind]
+        clean = [r for r in mine if not r["contaminated"]]
+        return clean or mine
+
     def med(kind: str, key: str) -> float:
-        return statistics.median(r[key] for r in runs if r["kind"] == kind and r[key] is not None)
+        return statistics.median(r[key] for r in pick(kind) if r[key] is not None)
 
     summary = {
         "bare_rt_per_s": med("bare", "rt_per_s"),
@@ -260,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [lo["rt_per_s"] / ba["rt_per_s"] for lo, ba in zip(
         [r for r in runs if r["kind"] == "locust"], [r for r in runs if r["kind"] == "bare"])]
     summary["ratio"] = summary["locust_rt_per_s"] / summary["bare_rt_per_s"]
+    summary["runs_used"] = {kind: len(pick(kind)) for kind in sorted({r["kind"] for r in runs})}
+    summary["runs_contaminated"] = sum(r["contaminated"] for r in runs)
     summary["ratio_per_rep"] = ratios
     if args.compare_client:
         summary["locust_ref_rt_per_s"] = med("locust_ref", "rt_per_s")
@@ -271,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": summary["ratio"] >= GOALS["ratio"],
         "locust_cpu_us_per_rt": summary["locust_cpu_us_per_rt"] <= GOALS["locust_cpu_us_per_rt"],
     }
+    print(f"medians over {summary['runs_used']} runs ({summary['runs_contaminated']} contaminated runs "
+          f"{'left out' if summary['runs_contaminated'] else ''}; other processes > {args.max_other_cpu} CPUs)")
     print(f"median bare  : {summary['bare_rt_per_s']:8.0f} rt/s  {summary['bare_cpu_us_per_rt']:5.1f} us/rt")
     print(f"median locust: {summary['locust_rt_per_s']:8.0f} rt/s  {summary['locust_cpu_us_per_rt']:5.1f} us/rt")
     if args.compare_client:

@@ -62,14 +62,15 @@ def test_host_run_uses_the_given_server_and_starts_none(runs: RunPool, server: S
     assert not run.leftovers
 
 
-def test_host_with_nothing_listening_fails_connects_quickly_without_traceback(runs: RunPool) -> None:
+def test_host_with_nothing_listening_stops_at_the_preflight_without_traceback(runs: RunPool) -> None:
+    """The pre-flight connection (socketproof/preflight.py) fails: one line, exit 2, no user starts.
+    (tests/user/test_user_errors.py covers the other wrong targets.)"""
     run = runs.result("host-nothing")
-    assert run.returncode == 1, run.describe()
+    assert run.returncode == 2, run.describe()
     assert "Traceback" not in run.stdout + run.stderr, run.describe()
     assert EMBEDDED_LOG not in run.stderr
     assert run.seconds < 4 + 30, "a 4 s run must not hang on a dead host"
-    connect = run.stats["connect"]
-    assert connect["num_requests"] > 0 and connect["num_failures"] == connect["num_requests"]
-    assert all(row["Name"] == "connect" and "Connection refused" in row["Error"] for row in run.failures)
-    assert run.checks["valid"] != True  # noqa: E712 - no evidence: never a pass
+    errors = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "connection refused; is the server running? (check --host)" in errors[0], errors
+    assert not (run.report_dir / "checks.json").exists(), "no user may start against a dead host"
     assert not run.leftovers

@@ -1,0 +1,1 @@
+"""What a Socketproof user sees: the README commands, the error messages, the web UI in a browser."""
