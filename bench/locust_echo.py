@@ -237,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
                 if kind == "locust_ref":
                     extra["BENCH_CLIENT_DIR"] = str(args.compare_client.resolve())
                 load = wait_quiet(args.quiet_cpu, args.quiet_timeout) if args.quiet_timeout > 0 else None
-                r = run_child(kind, cmd, extra, args.duration, sampler)
+                try:
+                    r = run_child(kind, cmd, extra, args.duration, sampler)
+                except RuntimeError as exc:  # one broken run is reported, the others still count
+                    print(f"rep {rep} {kind}: failed: {exc}", file=sys.stderr, flush=True)
+                    runs.append({"kind": kind, "rep": rep, "error": str(exc)[-3000:], "exit_code": None})
+                    continue
                 r["rep"] = rep
                 r["machine_load_before"] = load
                 runs.append(r)
@@ -249,14 +254,19 @@ def main(argv: list[str] | None = None) -> int:
             sampler.stop()
         server.stop()
 
-    for r in runs:
+    failed = [r for r in runs if "error" in r]
+    good = [r for r in runs if "error" not in r]
+    for r in good:
         other = r.get("other_cpu_util")
         r["contaminated"] = other is not None and other > args.max_other_cpu
 
+    kinds = sorted({r["kind"] for r in good})
+    # Clean runs only when every kind has one; otherwise all runs for every kind (never a
+    # clean figure of one kind against contaminated figures of the other).
+    use_clean = all(any(r["kind"] == k and not r["contaminated"] for r in good) for k in kinds)
+
     def pick(kind: str) -> list[dict[str, Any]]:
-        mine = [r for r in runs if r["kind"] == kind]
-        clean = [r for r in mine if not r["contaminated"]]
-        return clean or mine
+        return [r for r in good if r["kind"] == kind and not (use_clean and r["contaminated"])]
 
     def med(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in pick(kind) if r[key] is not None)
@@ -270,10 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         "locust_server_cpu_us_per_rt": med("locust", "server_cpu_us_per_rt"),
     }
     ratios = [lo["rt_per_s"] / ba["rt_per_s"] for lo, ba in zip(
-        [r for r in runs if r["kind"] == "locust"], [r for r in runs if r["kind"] == "bare"])]
+        [r for r in good if r["kind"] == "locust"], [r for r in good if r["kind"] == "bare"])]
     summary["ratio"] = summary["locust_rt_per_s"] / summary["bare_rt_per_s"]
-    summary["runs_used"] = {kind: len(pick(kind)) for kind in sorted({r["kind"] for r in runs})}
-    summary["runs_contaminated"] = sum(r["contaminated"] for r in runs)
+    summary["runs_used"] = {kind: len(pick(kind)) for kind in kinds}
+    summary["clean_runs_only"] = use_clean
+    summary["runs_contaminated"] = sum(r["contaminated"] for r in good)
+    summary["runs_failed"] = len(failed)
     summary["ratio_per_rep"] = ratios
     if args.compare_client:
         summary["locust_ref_rt_per_s"] = med("locust_ref", "rt_per_s")
@@ -285,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": summary["ratio"] >= GOALS["ratio"],
         "locust_cpu_us_per_rt": summary["locust_cpu_us_per_rt"] <= GOALS["locust_cpu_us_per_rt"],
     }
-    print(f"medians over {summary['runs_used']} runs ({summary['runs_contaminated']} contaminated runs "
-          f"{'left out' if summary['runs_contaminated'] else ''}; other processes > {args.max_other_cpu} CPUs)")
+    print(f"medians over {summary['runs_used']} runs; {summary['runs_contaminated']} runs contaminated "
+          f"(other processes > {args.max_other_cpu} CPUs), "
+          + ("left out" if use_clean else "kept: not every kind had a clean run, figures are noisy"))
     print(f"median bare  : {summary['bare_rt_per_s']:8.0f} rt/s  {summary['bare_cpu_us_per_rt']:5.1f} us/rt")
     print(f"median locust: {summary['locust_rt_per_s']:8.0f} rt/s  {summary['locust_cpu_us_per_rt']:5.1f} us/rt")
     if args.compare_client:
@@ -308,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }, indent=2) + "\n")
     print(f"wrote {args.out}")
-    return 0 if all(r["exit_code"] == 0 and r["failures"] == 0 for r in runs) else 1
+    return 0 if not failed and all(r["exit_code"] == 0 and r["failures"] == 0 for r in good) else 1
 
 
 if __name__ == "__main__":

@@ -108,6 +108,13 @@ def rss(pid: int) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
+def progress(elapsed: float, duration: float, sample: dict[str, Any]) -> None:
+    """One line per sample on stderr (stdout stays the result): a long soak shows it is alive."""
+    left = max(0.0, duration - elapsed)
+    print(f"soak {elapsed:.0f}s of {duration:.0f}s ({left:.0f}s left): {sample['cycles']:,} cycles, "
+          f"server rss {sample['rss_mb']:.1f} MB", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of cycling (default 600)")
@@ -149,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 samples.append({"t": round(elapsed, 1), "cycles": soak.cycles, "rss_mb": round(rss(pid) / 2**20, 2),
                                 **{key: current[key] for key in REGISTRY_KEYS}})
                 next_sample += every
+                progress(elapsed, args.duration, samples[-1])
             time.sleep(min(0.2, max(0.0, args.duration - elapsed)))
         soak.stop.set()
         for thread in threads:

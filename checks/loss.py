@@ -72,4 +72,17 @@ def check_loss(history: History) -> Verdict:
              "lost": lost, "announced": announced, "undelivered_at_end": undelivered,
              "users_without_connections": sorted(no_history), "seq_reset_users": sorted(reset_users)}
     known = (history.complete and checked > 0 and not no_history and not reset_users)
-    return verdict(NAME, anomalies, stats, known=known)
+    return verdict(NAME, anomalies, stats, known=known, reason=_unknown_reason(
+        history, checked, no_history, reset_users))
+
+
+def _unknown_reason(history: History, checked: int, no_history: list[str], reset_users: list[str]) -> str:
+    """Why loss cannot be decided: said in the verdict table, so an unknown is never silent."""
+    if reset_users:
+        return (f"the server forgot {len(reset_users)} user(s) mid-run (seqs restarted, e.g. a restart): "
+                f"messages acked before it cannot be accounted for ({', '.join(reset_users[:3])})")
+    if no_history:
+        return f"acks for {len(no_history)} user(s) with no recorded connection ({', '.join(no_history[:3])})"
+    if not history.complete:
+        return "the run was cut short (history incomplete)"
+    return "no connection to check" if not checked else ""

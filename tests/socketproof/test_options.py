@@ -44,7 +44,8 @@ def test_good_values_come_through_typed() -> None:
     ("argv", "flag"),
     [
         (["--ws-path", "ws"], "--ws-path"),
-        (["--jwt-secret", ""], "--jwt-secret"),
+        # (--jwt-secret "" is not an error: empty means $SOCKETPROOF_JWT_SECRET or the development
+        # secret, because the web UI's form posts the empty default back; see resolve_secrets.)
         (["--identities", "0"], "--identities"),
         (["--tabs", "0"], "--tabs"),
         (["--tabs", "101"], "--tabs"),
@@ -84,3 +85,10 @@ def test_drain_default_and_value() -> None:
     assert drain_seconds(parse()) == 1.0
     assert drain_seconds(parse("--drain", "0")) == 0.0
     assert drain_seconds(None) == 1.0
+
+
+def test_an_empty_secret_means_the_environment_or_the_development_secret(monkeypatch) -> None:
+    monkeypatch.delenv("SOCKETPROOF_JWT_SECRET", raising=False)
+    assert load_options(parse("--jwt-secret", "")).jwt_secret == DEFAULT_SECRET
+    monkeypatch.setenv("SOCKETPROOF_JWT_SECRET", "from-the-environment")
+    assert load_options(parse()).jwt_secret == "from-the-environment"

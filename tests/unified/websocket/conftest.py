@@ -24,7 +24,6 @@ import pytest
 from tests.support.server import ServerHandle, running_server
 from tests.unified.websocket.metrics import MetricsStore, TestMetrics, table
 from tests.unified.websocket.support import (
-    AudienceServer,
     Baseline,
     Clients,
     external_target,
@@ -58,10 +57,7 @@ def configured_server() -> Iterator[Callable[..., ServerHandle]]:
                 pytest.skip(skip_reason(settings))
             key = tuple(sorted((name, str(value)) for name, value in settings.items()))
             if key not in started:
-                handle = stack.enter_context(running_server(**with_env_faults(settings)))
-                if settings.get("jwt_audience"):
-                    handle = AudienceServer(**vars(handle), audience=str(settings["jwt_audience"]))
-                started[key] = handle
+                started[key] = stack.enter_context(running_server(**with_env_faults(settings)))
             return started[key]
 
         yield start

@@ -8,7 +8,6 @@ against a broken server.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import uuid
@@ -55,17 +54,6 @@ def external_target(url: str) -> ServerHandle:
     parts = urlsplit(url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return ServerHandle(ws_url=url, http_url=urlunsplit((scheme, parts.netloc, "", "", "")), secret=default_secret())
-
-
-@dataclasses.dataclass
-class AudienceServer(ServerHandle):
-    """A server configured with `jwt_audience`: every token it is given carries that `aud`."""
-
-    audience: str = ""
-
-    def token(self, user: str, ttl: float = 3600.0, **claims: Any) -> str:
-        claims.setdefault("aud", self.audience)
-        return super().token(user, ttl, **claims)
 
 
 def skip_reason(settings: dict[str, Any]) -> str:
