@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                "BENCH_SERVER_HTTPS": ",".join(s.http_url for s in servers), "PYTHONUNBUFFERED": "1"}
         cmd = [LOCUST, "-f", "bench/idle_locustfile.py", "--headless", "-u", str(n), "-r", str(args.spawn_rate),
                "-t", f"{int(budget)}s", "--host", host, "--only-summary", "--json", "--identities", str(n),
-               "--stop-timeout", "0", "--loglevel", "WARNING"]
+               "--stop-timeout", "0", "--loglevel", "WARNING",
+               "--checks-report", str(Path(tempfile.gettempdir()) / "socketproof-bench-reports")]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             _, stderr = proc.communicate(timeout=budget + 60)

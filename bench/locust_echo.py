@@ -147,7 +147,7 @@ def run_child(kind: str, cmd: list[str], env_extra: dict[str, str], duration: fl
     total = None
     if kind.startswith("locust"):
         try:
-            stats = json.loads(stdout)
+            stats, _ = json.JSONDecoder().raw_decode(stdout.lstrip())  # the checks table may follow
             total = sum(s["num_requests"] for s in stats)
         except (ValueError, KeyError, TypeError):
             total = None
@@ -180,7 +180,8 @@ def bare_cmd(url: str, n: int, duration: float) -> list[str]:
 def locust_cmd(host: str, n: int, duration: float) -> list[str]:
     return [LOCUST, "-f", "bench/echo_locustfile.py", "--headless", "-u", str(n), "-r", str(n),
             "-t", f"{int(duration)}s", "--host", host, "--only-summary", "--json",
-            "--identities", str(n), "--stop-timeout", "5", "--loglevel", "WARNING"]
+            "--identities", str(n), "--stop-timeout", "5", "--loglevel", "WARNING",
+            "--checks-report", str(Path(tempfile.gettempdir()) / "socketproof-bench-reports")]
 
 
 def line(rep: int, r: dict[str, Any]) -> str:

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from checks.history import ConnectionHistory, History
+from checks.history import ConnectionHistory, History, Samples
+from checks.verdict import Anomaly
 
 
 def ref(c: ConnectionHistory) -> dict:
     """The evidence fields that name a connection."""
     return {"user": c.user, "label": c.label, "conn_id": c.conn_id, "process": c.process}
+
+
+def counted(kind: str, c: ConnectionHistory, found: Samples, what: str) -> Anomaly:
+    """The anomaly for `found` (a count with samples) on one connection: "<label> (<user>) got <n> <what>"."""
+    return Anomaly(kind, f"{c.label} ({c.user}) got {found.total} {what}",
+                   {**ref(c), "count": found.total, "samples": found.items})
 
 
 def by_user(history: History) -> dict[str, list[ConnectionHistory]]:

@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from checks._common import by_user, eras, ref
+from checks._common import by_user, counted, eras, ref
 from checks.history import History
 from checks.verdict import Anomaly, Verdict, verdict
 
@@ -22,23 +22,14 @@ def check_ordering(history: History) -> Verdict:
     for c in history.connections:
         messages += c.messages
         if c.out_of_order:
-            anomalies.append(Anomaly(
-                "out_of_order",
-                f"{c.label} ({c.user}) got {c.out_of_order.total} message(s) with a seq "
-                f"below one already seen",
-                {**ref(c), "count": c.out_of_order.total, "samples": c.out_of_order.items}))
+            anomalies.append(counted("out_of_order", c, c.out_of_order,
+                                     "message(s) with a seq below one already seen"))
         if c.fifo_violations:
-            anomalies.append(Anomaly(
-                "fifo",
-                f"{c.label} ({c.user}) got {c.fifo_violations.total} message(s) from a sender "
-                f"after a later one of the same sender",
-                {**ref(c), "count": c.fifo_violations.total, "samples": c.fifo_violations.items}))
+            anomalies.append(counted("fifo", c, c.fifo_violations,
+                                     "message(s) from a sender after a later one of the same sender"))
         if c.malformed:
-            anomalies.append(Anomaly(
-                "malformed_message",
-                f"{c.label} ({c.user}) got {c.malformed.total} message frame(s) without an "
-                f"integer seq",
-                {**ref(c), "count": c.malformed.total, "samples": c.malformed.items}))
+            anomalies.append(counted("malformed_message", c, c.malformed,
+                                     "message frame(s) without an integer seq"))
     for user, conns in by_user(history).items():
         for era in eras(conns):
             seen: dict[int, tuple] = {}

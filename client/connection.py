@@ -58,7 +58,8 @@ INBOX_LIMIT = 10_000
 """Unread pushes kept; beyond it the oldest is dropped and counted in `pushes_dropped`
 (so a Locust user that never reads pushes cannot grow without bound)."""
 
-PING_TIMES_LIMIT = 1000
+PING_TIMES_LIMIT = 64
+"""Server ping times kept per connection (enough to measure intervals; ~2 KB, not ~32 KB)."""
 
 _TEXT, _BINARY, _CONT = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT
 _CLOSE, _PING, _PONG = ABNF.OPCODE_CLOSE, ABNF.OPCODE_PING, ABNF.OPCODE_PONG

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from client import HandshakeRejected, ProtocolClient
-from tests.reliability.rawws import (
+from tests.support.rawws import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,
@@ -28,6 +28,7 @@ from tests.reliability.rawws import (
     RawWebSocket,
     address,
     frame,
+    open_websocket,
 )
 from tests.support.server import ServerHandle, running_server
 
@@ -68,7 +69,7 @@ def others_unaffected(
 
 
 def raw(server: ServerHandle, user: str) -> RawWebSocket:
-    ws = RawWebSocket(server.ws_url, server.token(user))
+    ws = open_websocket(server.ws_url, server.token(user))
     texts = []
     while len(texts) < 2:  # welcome, snapshot
         opcode, payload = ws.read_frame()
@@ -80,15 +81,6 @@ def raw(server: ServerHandle, user: str) -> RawWebSocket:
 
 def echo_frame(n: int) -> bytes:
     return frame(OP_TEXT, json.dumps({"type": "echo", "id": n, "data": n}).encode())
-
-
-def read_text(ws: RawWebSocket, timeout: float = 10.0) -> dict:
-    ws.sock.settimeout(timeout)
-    while True:
-        opcode, payload = ws.read_frame()
-        if opcode == OP_TEXT:
-            return json.loads(payload)
-        assert opcode in (OP_PING, OP_PONG), (opcode, payload)
 
 
 # -- frames -------------------------------------------------------------------------------
@@ -171,7 +163,7 @@ def test_invalid_utf8_in_a_text_frame_closes_1007(server: ServerHandle, frames_:
     ws = raw(server, "bad-utf8")
     try:
         ws.send(echo_frame(1))
-        assert read_text(ws)["id"] == 1
+        assert ws.read_json()["id"] == 1
         ws.send(b"".join(frame(op, payload, fin=fin) for op, payload, fin in frames_))
         frames, code = ws.frames_until_close()
         assert code == 1007, frames
@@ -206,13 +198,13 @@ def test_json_that_breaks_encoders_is_answered_and_harms_nobody(server: ServerHa
     sender = raw(server, "lone-sender")
     try:
         sender.send(frame(OP_TEXT, b'{"type":"echo","id":1,"data":' + b"[" * 5000 + b"]" * 5000 + b"}"))
-        reply = read_text(sender)
+        reply = sender.read_json()
         assert (reply["type"], reply["code"], "id" in reply) == ("error", "bad_json", False)
         sender.send(frame(OP_TEXT, b'{"type":"echo","id":2,"data":"\\ud800x\\udfff"}'))
-        reply = read_text(sender)
+        reply = sender.read_json()
         assert (reply["type"], reply["id"], reply["data"]) == ("echo", 2, "\ud800x\udfff")
         sender.send(frame(OP_TEXT, b'{"type":"send","id":3,"to":"lone-receiver","data":"\\udc00"}'))
-        assert read_text(sender)["type"] == "ack"
+        assert sender.read_json()["type"] == "ack"
         assert receiver.next_push(10)["data"] == "\udc00"
         assert receiver.echo("still here")["data"] == "still here"
     finally:
@@ -280,7 +272,7 @@ def test_a_flood_is_rate_limited_and_other_connections_are_not(server: ServerHan
     try:
         flooder.send(b"".join(echo_frame(n) for n in range(count)))  # one burst, well within a second
         bystander_replies = [bystander.echo(n)["data"] for n in range(20)]  # meanwhile, at a human pace
-        replies = [read_text(flooder) for _ in range(count)]
+        replies = [flooder.read_json() for _ in range(count)]
     finally:
         flooder.close()
     limited = [r for r in replies if r.get("code") == "rate_limited"]

@@ -71,6 +71,11 @@ class Net:
         conn = self.connect(user, now, last_seq)
         return conn, self.take(conn)
 
+    def send_numbered(self, sender: Connection, to: str, count: int) -> None:
+        """`sender` sends messages 1..count to `to` (id and data are the number)."""
+        for n in range(1, count + 1):
+            self.handle(sender, {"type": "send", "id": n, "to": to, "data": n})
+
     def seqs(self, conn: Connection) -> list[int]:
         return [frame["seq"] for frame in self.take(conn) if frame["type"] == "message"]
 
@@ -143,8 +148,7 @@ def test_offline_queue_is_flushed_in_seq_order_then_not_again(net: Net) -> None:
 def test_resume_from_last_seq_replays_the_rest(net: Net) -> None:
     alice = net.connect("alice")
     bob = net.connect("bob")
-    for n in range(1, 4):
-        net.handle(alice, {"type": "send", "id": n, "to": "bob", "data": n})
+    net.send_numbered(alice, "bob", 3)
     assert net.seqs(bob) == [1, 2, 3]
     net.hub.close(bob, T0 + 1)
     _, frames = net.opening("bob", T0 + 2, last_seq=1)
@@ -181,8 +185,7 @@ def test_gap_after_expiry_without_last_seq(net: Net) -> None:
 def test_gap_after_eviction_from_the_retention_window() -> None:
     net = Net(make_hub(queue_size=3))
     alice, bob = net.connect("alice"), net.connect("bob")
-    for n in range(1, 6):
-        net.handle(alice, {"type": "send", "id": n, "to": "bob", "data": n})
+    net.send_numbered(alice, "bob", 5)
     assert net.seqs(bob) == [1, 2, 3, 4, 5]
     assert net.hub.stats(T0)["retained_messages"] == 3
     net.hub.close(bob, T0)
@@ -462,8 +465,7 @@ def test_queue_full_refuses_without_using_a_seq() -> None:
 def test_live_user_never_gets_queue_full() -> None:
     net = Net(make_hub(queue_size=2))
     alice, bob = net.connect("alice"), net.connect("bob")
-    for n in range(1, 6):
-        net.handle(alice, {"type": "send", "id": n, "to": "bob", "data": n})
+    net.send_numbered(alice, "bob", 5)
     assert net.seqs(bob) == [1, 2, 3, 4, 5]
     assert net.hub.stats(T0)["rejected_queue_full"] == 0
 

@@ -7,22 +7,21 @@ a WebSocket library would hide what is being checked (close handshake, half-open
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import json
-import os
 import signal
 import socket
 import struct
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import websocket
 
+from tests.support import rawws
+from tests.support.rawws import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT
 from tests.support.server import ServerHandle, running_server
 
 ORIGIN = "http://allowed.test"
@@ -36,8 +35,6 @@ SHARED = {
     "allowed_origins": ORIGIN,
 }
 
-OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
-
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerHandle]:
@@ -48,35 +45,17 @@ def server() -> Iterator[ServerHandle]:
 # -- helpers ---------------------------------------------------------------------------
 
 
-def address(server: ServerHandle) -> tuple[str, int]:
-    parts = urlsplit(server.http_url)
-    assert parts.hostname and parts.port
-    return parts.hostname, parts.port
-
-
-def upgrade_headers(
-    token: str | None = None,
-    version: str | None = "13",
-    key: str | None = "dGhlIHNhbXBsZSBub25jZQ==",
-    origin: str | None = ORIGIN,
-) -> dict[str, str]:
-    headers = {"Upgrade": "websocket", "Connection": "Upgrade"}
-    if version is not None:
-        headers["Sec-WebSocket-Version"] = version
-    if key is not None:
-        headers["Sec-WebSocket-Key"] = key
-    if origin is not None:
-        headers["Origin"] = origin
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    return headers
+def upgrade_headers(token: str | None = None, **changes: str | None) -> dict[str, str]:
+    """The shared upgrade headers, with this module's allowed Origin unless a test changes it."""
+    changes.setdefault("origin", ORIGIN)
+    return rawws.upgrade_headers(token, **changes)
 
 
 def http_request(
     server: ServerHandle, path: str, headers: dict[str, str] | None = None, method: str = "GET"
 ) -> tuple[int, http.client.HTTPMessage, Any]:
     """One HTTP request on its own connection; returns (status, headers, parsed JSON body)."""
-    host, port = address(server)
+    host, port = rawws.address(server.http_url)
     conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
         conn.request(method, path, headers=headers or {})
@@ -124,102 +103,9 @@ def close_code(ws: websocket.WebSocket, deadline: float = 5.0) -> tuple[int, str
     raise AssertionError("no close frame")
 
 
-class RawClient:
-    """A WebSocket client on a bare socket: it does only what the test tells it to."""
-
-    def __init__(self, server: ServerHandle, token: str, query: str = "") -> None:
-        self.sock = socket.create_connection(address(server), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        path = "/ws" + query
-        lines = [
-            f"GET {path} HTTP/1.1",
-            f"Host: {address(server)[0]}",
-            f"Origin: {ORIGIN}",
-            f"Authorization: Bearer {token}",
-        ]
-        lines += [f"{name}: {value}" for name, value in upgrade_headers(key=key, origin=None).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, f"connection closed during handshake: {self.buffer!r}"
-            self.buffer += chunk
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def send_frame(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        header = bytes([0x80 | opcode])
-        if len(payload) < 126:
-            header += bytes([0x80 | len(payload)])
-        elif len(payload) < 65536:
-            header += bytes([0x80 | 126]) + struct.pack("!H", len(payload))
-        else:
-            header += bytes([0x80 | 127]) + struct.pack("!Q", len(payload))
-        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
-
-    def send_close(self, code: int = 1000) -> None:
-        self.send_frame(OP_CLOSE, struct.pack("!H", code))
-
-    def _need(self, count: int) -> None:
-        while len(self.buffer) < count:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("server ended the TCP connection")
-            self.buffer += chunk
-
-    def read_frame(self) -> tuple[int, bytes]:
-        self._need(2)
-        opcode, length = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
-        assert not self.buffer[1] & 0x80, "server frames are not masked"
-        offset = 2
-        if length == 126:
-            self._need(4)
-            length, offset = struct.unpack("!H", self.buffer[2:4])[0], 4
-        elif length == 127:
-            self._need(10)
-            length, offset = struct.unpack("!Q", self.buffer[2:10])[0], 10
-        self._need(offset + length)
-        payload = self.buffer[offset : offset + length]
-        self.buffer = self.buffer[offset + length :]
-        return opcode, payload
-
-    def read_until_close(self, timeout: float) -> tuple[list[tuple[int, bytes]], int]:
-        """Frames until the server's close frame, and its close code."""
-        self.sock.settimeout(timeout)
-        frames = []
-        while True:
-            opcode, payload = self.read_frame()
-            if opcode == OP_CLOSE:
-                return frames, struct.unpack("!H", payload[:2])[0]
-            frames.append((opcode, payload))
-
-    def eof_within(self, seconds: float) -> bool:
-        """True when the server ends TCP (recv returns b'') within `seconds`."""
-        self.sock.settimeout(seconds)
-        deadline = time.monotonic() + seconds
-        try:
-            while time.monotonic() < deadline:
-                if not self.sock.recv(65536):
-                    return True
-        except TimeoutError:
-            return False
-        except ConnectionResetError:
-            return True
-        return False
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@contextlib.contextmanager
-def raw_client(server: ServerHandle, token: str, query: str = "") -> Iterator[RawClient]:
-    client = RawClient(server, token, query)
-    try:
-        yield client
-    finally:
-        client.close()
+def raw_client(server: ServerHandle, token: str) -> rawws.RawWebSocket:
+    """An upgraded raw socket (a context manager) from an allowed Origin."""
+    return rawws.open_websocket(server.ws_url, token, origin=ORIGIN, timeout=5)
 
 
 # -- handshake ---------------------------------------------------------------------------
@@ -366,7 +252,7 @@ def test_client_close_handshake_ends_tcp_at_once(server: ServerHandle) -> None:
         assert json.loads(client.read_frame()[1])["type"] == "welcome"
         client.send_close(1000)
         started = time.monotonic()
-        _, code = client.read_until_close(timeout=5)
+        _, code = client.frames_until_close(timeout=5)
         assert code == 1000
         assert client.eof_within(1.0), "server kept TCP open after the close handshake"
         assert time.monotonic() - started < 1.0
@@ -375,7 +261,7 @@ def test_client_close_handshake_ends_tcp_at_once(server: ServerHandle) -> None:
 def test_server_close_on_token_expiry_ends_tcp(server: ServerHandle) -> None:
     with raw_client(server, server.token("close-expiry", ttl=1.0)) as client:
         started = time.monotonic()
-        frames, code = client.read_until_close(timeout=4)
+        frames, code = client.frames_until_close(timeout=4)
         assert code == 4001
         assert json.loads(frames[0][1])["type"] == "welcome"
         assert time.monotonic() - started < 3
@@ -431,7 +317,7 @@ def test_half_open_client_is_closed_with_1008(server: ServerHandle) -> None:
         # Read nothing, answer nothing; then look at what arrived.
         server.wait_stats(timeout=INTERVAL + TIMEOUT + 2, heartbeat_timeouts=before + 1)
         assert time.monotonic() - started < INTERVAL + TIMEOUT + 1.0
-        frames, code = client.read_until_close(timeout=2)
+        frames, code = client.frames_until_close(timeout=2)
         assert code == 1008
         assert OP_PING in [opcode for opcode, _ in frames]
     server.wait_stats(connections=0)
@@ -451,7 +337,7 @@ def test_server_pings_at_the_configured_interval(server: ServerHandle) -> None:
         assert arrivals[0] <= INTERVAL + 0.5
         assert all(INTERVAL * 0.7 <= gap <= INTERVAL + 0.5 for gap in gaps), gaps
         client.send_close()
-        client.read_until_close(timeout=2)
+        assert client.frames_until_close(timeout=2)[1] is not None
     assert server.stats()["heartbeat_timeouts"] >= 0
 
 

@@ -8,10 +8,11 @@ against a broken server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -165,6 +166,19 @@ class Baseline:
             grown = {key: (self.stats[key], last[key]) for key in keys if last[key] > self.stats[key]}
             raise AssertionError(f"server did not clean up within {timeout}s: (baseline, now) {grown}")
         return last
+
+
+@contextlib.contextmanager
+def on_own_server(server: ServerHandle) -> Iterator[tuple[Clients, Baseline]]:
+    """Clients and a Baseline for a dedicated server (the fixtures serve the shared one): the
+    clients are closed on the way out and, when the body passed, the baseline must come back."""
+    baseline = Baseline(server)
+    clients = Clients(server)
+    try:
+        yield clients, baseline
+    finally:
+        clients.close_all()
+    baseline.assert_restored()
 
 
 def collect(

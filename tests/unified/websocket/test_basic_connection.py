@@ -9,16 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import socket
-import struct
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from client import ConnectionClosed, HandshakeRejected, ProtocolClient, State
+from tests.support.rawws import OP_PING, OP_PONG, OP_TEXT, RawWebSocket, new_key, upgrade_headers
 from tests.support.server import ServerHandle
 from tests.unified.websocket.metrics import TestMetrics
 from tests.unified.websocket.support import Baseline, Clients, collect, new_user, send
@@ -30,104 +27,12 @@ def expected_accept(key: str) -> str:
     return base64.b64encode(hashlib.sha1((key + RFC6455_GUID).encode()).digest()).decode()
 
 
-class RawConnection:
-    """An HTTP/1.1 request and, after a 101, RFC 6455 frames over a bare socket."""
-
-    def __init__(self, server: ServerHandle) -> None:
-        parts = urlsplit(server.http_url)
-        self.host = parts.netloc
-        self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=3.0)
-        self.buf = b""
-
-    def request(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
-        self.sock.sendall("\r\n".join(lines).encode())
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            assert chunk, f"connection ended before the response head: {self.buf!r}"
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        status = int(status_line.split(" ")[1])
-        response_headers = {}
-        for line in header_lines:
-            name, _, value = line.partition(":")
-            response_headers[name.strip().lower()] = value.strip()
-        body = b""
-        if status != 101:
-            length = int(response_headers.get("content-length", "0"))
-            while len(self.buf) < length:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    break
-                self.buf += chunk
-            body, self.buf = self.buf[:length], self.buf[length:]
-        return status, response_headers, body
-
-    def _exactly(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("socket closed mid-frame")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def read_frame(self) -> tuple[int, bytes]:
-        b0, b1 = self._exactly(2)
-        assert not b1 & 0x80, "a server must not mask its frames (RFC 6455 5.1)"
-        length = b1 & 0x7F
-        if length == 126:
-            length = struct.unpack("!H", self._exactly(2))[0]
-        elif length == 127:
-            length = struct.unpack("!Q", self._exactly(8))[0]
-        return b0 & 0x0F, self._exactly(length)
-
-    def read_json(self) -> dict[str, Any]:
-        while True:
-            opcode, payload = self.read_frame()
-            if opcode == 0x1:
-                return json.loads(payload)
-            assert opcode in (0x9, 0xA), f"unexpected opcode {opcode}"
-
-    def write_frame(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-        assert len(payload) < 126
-        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
-
-    def at_eof(self, timeout: float) -> bool:
-        """True when the server ends TCP within `timeout` (skipping whatever frames remain)."""
-        self.sock.settimeout(timeout)
-        try:
-            while self.sock.recv(65536):
-                pass
-            return True
-        except TimeoutError:
-            return False
-        except OSError:
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def upgrade_headers(token: str | None = None, key: str | None = None, version: str = "13") -> dict[str, str]:
-    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": version}
-    if key is not None:
-        headers["Sec-WebSocket-Key"] = key
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    return headers
-
-
 def test_upgrade_handshake_follows_rfc6455(server: ServerHandle, baseline: Baseline, metrics: TestMetrics) -> None:
     user = new_user()
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw = RawConnection(server)
-    try:
+    key = new_key()
+    with RawWebSocket(server.http_url, timeout=3.0) as raw:
         t0 = time.perf_counter()
-        status, headers, _ = raw.request("/ws", upgrade_headers(server.token(user), key))
+        status, headers, _ = raw.request("/ws", upgrade_headers(server.token(user), key=key))
         assert status == 101
         assert headers.get("upgrade", "").lower() == "websocket"
         assert "upgrade" in headers.get("connection", "").lower()
@@ -139,18 +44,14 @@ def test_upgrade_handshake_follows_rfc6455(server: ServerHandle, baseline: Basel
         # client -> server (masked) and server -> client on the same socket
         for i in range(20):
             t0 = time.perf_counter()
-            raw.write_frame(0x1, json.dumps({"type": "ping", "id": i}).encode())
+            raw.send_frame(OP_TEXT, json.dumps({"type": "ping", "id": i}).encode())
             pong = raw.read_json()
             metrics.rtt((time.perf_counter() - t0) * 1000.0)
             assert (pong["type"], pong["id"]) == ("pong", i)
-        raw.write_frame(0x8, struct.pack("!H", 1000))
-        opcode, payload = raw.read_frame()
-        while opcode in (0x9, 0xA):
-            opcode, payload = raw.read_frame()
-        assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1000
-        assert raw.at_eof(2.0), "the server must end TCP after the close handshake"
-    finally:
-        raw.close()
+        raw.send_close(1000)
+        frames, code = raw.frames_until_close(timeout=3.0)
+        assert code == 1000 and all(opcode in (OP_PING, OP_PONG) for opcode, _ in frames), (code, frames)
+        assert raw.eof_within(2.0), "the server must end TCP after the close handshake"
     baseline.assert_restored()
 
 
@@ -199,12 +100,8 @@ def test_client_goes_connecting_open_closed_over_a_two_way_channel(
 
 
 def test_wrong_path_is_404(server: ServerHandle, clients: Clients, baseline: Baseline) -> None:
-    raw = RawConnection(server)
-    try:
-        key = base64.b64encode(os.urandom(16)).decode()
-        status, headers, body = raw.request("/not-ws", upgrade_headers(server.token(new_user()), key))
-    finally:
-        raw.close()
+    with RawWebSocket(server.http_url, timeout=3.0) as raw:
+        status, headers, body = raw.request("/not-ws", upgrade_headers(server.token(new_user()), key=new_key()))
     assert status == 404 and "sec-websocket-accept" not in headers
     assert json.loads(body)["error"] == "not_found"
     wrong = clients.track(
@@ -226,12 +123,9 @@ def test_plain_get_on_ws_is_400_not_websocket(server: ServerHandle, baseline: Ba
 
 @pytest.mark.parametrize("version", ["12", "8", "14", ""])
 def test_bad_websocket_version_is_426(server: ServerHandle, baseline: Baseline, version: str) -> None:
-    raw = RawConnection(server)
-    try:
-        key = base64.b64encode(os.urandom(16)).decode()
-        status, headers, body = raw.request("/ws", upgrade_headers(server.token(new_user()), key, version))
-    finally:
-        raw.close()
+    with RawWebSocket(server.http_url, timeout=3.0) as raw:
+        sent = upgrade_headers(server.token(new_user()), key=new_key(), version=version)
+        status, headers, body = raw.request("/ws", sent)
     assert status == 426
     assert headers.get("sec-websocket-version") == "13"
     assert json.loads(body)["error"] == "unsupported_version"
@@ -239,11 +133,8 @@ def test_bad_websocket_version_is_426(server: ServerHandle, baseline: Baseline, 
 
 
 def test_missing_key_is_400_bad_handshake(server: ServerHandle, baseline: Baseline) -> None:
-    raw = RawConnection(server)
-    try:
+    with RawWebSocket(server.http_url, timeout=3.0) as raw:
         status, headers, body = raw.request("/ws", upgrade_headers(server.token(new_user()), key=None))
-    finally:
-        raw.close()
     assert status == 400 and "sec-websocket-accept" not in headers
     assert json.loads(body)["error"] == "bad_handshake"
     baseline.assert_restored()

@@ -14,6 +14,12 @@ from tests.unified.websocket.support import CLIENT_TIMEOUT, Baseline, Clients, i
 CYCLES = 50
 
 
+def assert_nothing_left(server: ServerHandle) -> None:
+    """On our own embedded server (nobody else connected) forgotten means no connection, user or entry at all."""
+    if is_embedded(server):
+        server.wait_stats(connections=0, users=0, registry_entries=0)
+
+
 def test_clean_close_returns_to_baseline(
     server: ServerHandle, clients: Clients, baseline: Baseline, metrics: TestMetrics
 ) -> None:
@@ -26,8 +32,7 @@ def test_clean_close_returns_to_baseline(
         closed = metrics.timed(tab.close)
         assert closed.code == 1000 and tab.state is State.CLOSED
     baseline.assert_restored()
-    if is_embedded(server):
-        server.wait_stats(connections=0, users=0, registry_entries=0)
+    assert_nothing_left(server)
 
 
 def test_abrupt_drop_returns_to_baseline(
@@ -42,8 +47,7 @@ def test_abrupt_drop_returns_to_baseline(
         assert tab.wait_closed(1.0).code is None
     baseline.assert_restored()
     metrics.rtt((time.perf_counter() - t0) * 1000.0)  # drop -> server forgot them
-    if is_embedded(server):
-        server.wait_stats(connections=0, users=0, registry_entries=0)
+    assert_nothing_left(server)
 
 
 def test_many_open_close_cycles_leave_no_growth(

@@ -7,7 +7,7 @@ import pytest
 from client import HandshakeRejected, ProtocolError
 from tests.support.server import ServerHandle
 from tests.unified.websocket.metrics import TestMetrics
-from tests.unified.websocket.support import Baseline, Clients, collect, new_user, quiet, send
+from tests.unified.websocket.support import Baseline, Clients, collect, new_user, on_own_server, quiet, send
 
 QUEUE_SIZE = 5
 QUEUE_TTL = 0.6
@@ -86,10 +86,7 @@ def test_bad_last_seq_is_rejected(server: ServerHandle, clients: Clients, baseli
 
 
 def test_full_queue_refuses_the_sender_with_queue_full(configured_server, metrics: TestMetrics) -> None:  # type: ignore[no-untyped-def]
-    srv = configured_server(queue_size=QUEUE_SIZE)
-    base = Baseline(srv)
-    clients = Clients(srv)
-    try:
+    with on_own_server(configured_server(queue_size=QUEUE_SIZE)) as (clients, base):
         sender, receiver = new_user("s"), new_user("r")
         out = clients.open(sender)
         for i in range(QUEUE_SIZE):
@@ -105,16 +102,10 @@ def test_full_queue_refuses_the_sender_with_queue_full(configured_server, metric
         assert [m["data"] for m in inbox.session.replayed] == list(range(QUEUE_SIZE))  # nothing silently dropped
         assert send(out, receiver, "after")["seq"] == QUEUE_SIZE + 1  # refused sends used no seq
         out.close(), inbox.close()
-    finally:
-        clients.close_all()
-    base.assert_restored()
 
 
 def test_expired_messages_are_not_delivered_and_are_counted(configured_server) -> None:  # type: ignore[no-untyped-def]
-    srv = configured_server(queue_ttl=QUEUE_TTL)
-    base = Baseline(srv)
-    clients = Clients(srv)
-    try:
+    with on_own_server(configured_server(queue_ttl=QUEUE_TTL)) as (clients, base):
         sender, receiver = new_user("s"), new_user("r")
         out = clients.open(sender)
         for i in range(3):
@@ -133,6 +124,3 @@ def test_expired_messages_are_not_delivered_and_are_counted(configured_server) -
         assert session.welcome["gap"] == expected_gap
         assert quiet(inbox) == []
         inbox.close(), out.close()
-    finally:
-        clients.close_all()
-    base.assert_restored()
