@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     result["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     result["command"] = " ".join(["bench/idle_connections.py", *(argv if argv is not None else sys.argv[1:])])
     stats = result.get("server_stats_end") or {}
-    print(f"connected {connected}/{n} (connect failures {result.get('connect_failures')}) in {result.get('connect_seconds', 0):.1f}s; open while holding >= "
+    print(f"connected {connected}/{n} (connect failures {result.get('connect_failures')}) "
+          f"in {result.get('connect_seconds', 0):.1f}s; open while holding >= "
           f"{result.get('lowest_open_while_holding')}, at end {result.get('open_at_end')} "
           f"(server: {stats.get('connections')} connections, {stats.get('heartbeat_timeouts')} heartbeat timeouts); "
           f"{result.get('pings_while_holding')} pings in {result.get('hold_seconds', 0):.0f}s; "

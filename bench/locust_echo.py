@@ -131,7 +131,7 @@ def run_child(kind: str, cmd: list[str], env_extra: dict[str, str], duration: fl
     except subprocess.TimeoutExpired:
         proc.kill()
         stdout, stderr = proc.communicate()
-        raise RuntimeError(f"{kind} run did not end in time:\n{stderr[-3000:]}")
+        raise RuntimeError(f"{kind} run did not end in time:\n{stderr[-3000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -141,7 +141,7 @@ def run_child(kind: str, cmd: list[str], env_extra: dict[str, str], duration: fl
     try:
         window = json.loads(Path(out).read_text())
     except (OSError, ValueError):
-        raise RuntimeError(f"{kind} run wrote no measurement (exit {proc.returncode}):\n{stderr[-3000:]}")
+        raise RuntimeError(f"{kind} run wrote no measurement (exit {proc.returncode}):\n{stderr[-3000:]}") from None
     finally:
         Path(out).unlink(missing_ok=True)
     total = None
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "locust_server_cpu_us_per_rt": med("locust", "server_cpu_us_per_rt"),
     }
     ratios = [lo["rt_per_s"] / ba["rt_per_s"] for lo, ba in zip(
-        [r for r in good if r["kind"] == "locust"], [r for r in good if r["kind"] == "bare"])]
+        [r for r in good if r["kind"] == "locust"], [r for r in good if r["kind"] == "bare"], strict=False)]
     summary["ratio"] = summary["locust_rt_per_s"] / summary["bare_rt_per_s"]
     summary["runs_used"] = {kind: len(pick(kind)) for kind in kinds}
     summary["clean_runs_only"] = use_clean

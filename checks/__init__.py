@@ -6,7 +6,7 @@ Timing thresholds judge locust's request stats, not the history: `check_timing`.
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from checks.cleanup import check_cleanup
 from checks.duplicates import check_duplicates

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 HISTORY_VERSION = 1
 SAMPLE_CAP = 20
@@ -100,7 +101,7 @@ class SeqSet:
             return out
         cur = lo
         i = max(bisect_right(self._lo, lo) - 1, 0)
-        for a, b in zip(self._lo[i:], self._hi[i:]):
+        for a, b in zip(self._lo[i:], self._hi[i:], strict=True):
             if a > hi:
                 break
             if b < cur:
@@ -118,7 +119,7 @@ class SeqSet:
         return SeqSet(self.ranges() + other.ranges())
 
     def count(self) -> int:
-        return sum(b - a + 1 for a, b in zip(self._lo, self._hi))
+        return sum(b - a + 1 for a, b in zip(self._lo, self._hi, strict=True))
 
     __len__ = count
 
@@ -134,7 +135,7 @@ class SeqSet:
         return self._hi[-1] if self._hi else None
 
     def ranges(self) -> list[list[int]]:
-        return [[a, b] for a, b in zip(self._lo, self._hi)]
+        return [[a, b] for a, b in zip(self._lo, self._hi, strict=True)]
 
     to_list = ranges
 

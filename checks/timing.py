@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from checks.verdict import UNKNOWN, Anomaly, Verdict, verdict
 

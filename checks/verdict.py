@@ -6,11 +6,12 @@ history never passes: it gives "unknown".
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Union
+from typing import Literal
 
 UNKNOWN: Literal["unknown"] = "unknown"
-Valid = Union[bool, Literal["unknown"]]
+Valid = bool | Literal["unknown"]
 MAX_ANOMALIES = 100
 """Anomalies kept per verdict; stats["anomalies"] holds the true count."""
 

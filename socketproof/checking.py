@@ -125,7 +125,8 @@ class RunChecker:
             stats = self.server_stats()
             if stats is None or before is None:
                 return stats
-            settled = all(stats.get(key, 0) <= before.get(key, 0) for key in ("connections", "users", "registry_entries"))
+            keys = ("connections", "users", "registry_entries")
+            settled = all(stats.get(key, 0) <= before.get(key, 0) for key in keys)
             if settled or time.monotonic() > deadline:
                 return stats
             gevent.sleep(0.1)

@@ -1,4 +1,4 @@
-from checks.verdict import UNKNOWN, MAX_ANOMALIES, Anomaly, Verdict, compose, verdict
+from checks.verdict import MAX_ANOMALIES, UNKNOWN, Anomaly, Verdict, compose, verdict
 
 
 def v(name, valid):

@@ -2,10 +2,17 @@
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.history import (
-    HISTORY_VERSION, SAMPLE_CAP, ConnectionHistory, History, Samples, SeqSet, state_digest,
+    HISTORY_VERSION,
+    SAMPLE_CAP,
+    ConnectionHistory,
+    History,
+    Samples,
+    SeqSet,
+    state_digest,
 )
 
 

@@ -69,9 +69,9 @@ def test_anomalies_are_sampled_with_evidence():
 
 def test_expect_from_rules():
     rec = Recorder()
-    fresh = open_conn(rec, "a", last_seq=10, replay=3)
-    resumed = open_conn(rec, "b", requested=7, last_seq=10, replay=3, resumed=True)
-    forgot = open_conn(rec, "c", requested=50, last_seq=0, gap={"from": 51, "to": None})
+    open_conn(rec, "a", last_seq=10, replay=3)  # fresh
+    open_conn(rec, "b", requested=7, last_seq=10, replay=3, resumed=True)  # resumed
+    open_conn(rec, "c", requested=50, last_seq=0, gap={"from": 51, "to": None})  # server forgot
     via_received_only = rec.connection("alice", "d")
     via_received_only.received(welcome(last_seq=4, replay=1), 1.0)
     a, b, c, d = rec.history().connections
