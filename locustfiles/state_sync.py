@@ -2,7 +2,6 @@
 
 from locust import task
 
-from client.connection import State
 from socketproof.users import WebSocketUser, reported
 
 
@@ -10,18 +9,10 @@ class StateSyncUser(WebSocketUser):
     weight = 1
     flow = "state"
 
-    def tabs(self):
-        for tab in [c for c in self.clients if c.state is not State.OPEN]:
-            self.close_client(tab)
-        while len(self.clients) < max(2, self.options.tabs):
-            tab = self.open_client()
-            self.versions[tab.label] = tab.session.snapshot["version"]
-        return self.clients
-
     @task(4)
     @reported
     def update(self) -> None:
-        tab = self.rng.choice(self.tabs())
+        tab = self.rng.choice(self.tabs(max(2, self.options.tabs)))
         key = f"k{self.rng.randrange(8)}"
         reply = tab.request(
             {"type": "update", "base_version": self.versions[tab.label], "patch": {key: self.rng.random()}},
@@ -35,5 +26,5 @@ class StateSyncUser(WebSocketUser):
     @task(1)
     @reported
     def sync(self) -> None:
-        tab = self.rng.choice(self.tabs())
+        tab = self.rng.choice(self.tabs(max(2, self.options.tabs)))
         self.versions[tab.label] = tab.sync()["version"]

@@ -36,8 +36,8 @@ SEND_TIMEOUT = 10.0  # a peer that reads nothing for this long is dropped
 CLOSE_TIMEOUT = 1.0  # how long we wait for the peer's close frame before ending TCP
 
 
-def _dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""One encoder for every frame: json.dumps with options builds a new one per call."""
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -129,9 +129,19 @@ class Link:
         self.dead = False
 
     def _write(self, data: bytes) -> None:
+        """Write a whole frame; a peer that reads nothing for SEND_TIMEOUT is dropped.
+
+        The usual case (the kernel takes the frame at once) is one non-blocking send;
+        only a frame that does not fit pays for a gevent.Timeout and a wait."""
         with self.lock:
-            with gevent.Timeout(SEND_TIMEOUT):
-                self.ws.sock.sendall(data)
+            sock = self.ws.sock
+            try:
+                sent = sock.send(data, 0, 0.0)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):
+                with gevent.Timeout(SEND_TIMEOUT):
+                    sock.sendall(memoryview(data)[sent:])
 
     def send_text(self, text: str) -> None:
         if self.dead or not self.ws.connected:

@@ -144,12 +144,18 @@ class WebSocketUser(User):
         seen = session.welcome.get("last_seq")
         if isinstance(seen, int):
             self.last_seq[label] = max(self.last_seq.get(label, 0), seen)
+        version = session.snapshot.get("version")
+        if isinstance(version, int):
+            self.versions[label] = max(self.versions.get(label, 0), version)
         self.clients.append(client)
         self.shared.live.add(identity)
         return client
 
     def close_client(self, client: ProtocolClient, *, abrupt: bool = False) -> None:
-        self._opened_at.pop(client.label, None)
+        """Close (or drop) a connection and forget its per-connection state: a long run
+        with many reconnects must not grow. Read `last_seq` first to resume."""
+        for per_connection in (self._opened_at, self.last_seq, self.versions):
+            per_connection.pop(client.label, None)
         if client in self.clients:
             self.clients.remove(client)
             self.shared.live.remove(client.user or self.identity)
@@ -157,6 +163,14 @@ class WebSocketUser(User):
             client.drop() if abrupt else client.close()
         except SocketproofError:
             pass
+
+    def tabs(self, count: int) -> list[ProtocolClient]:
+        """This identity's open connections ("tabs"): dead ones replaced, topped up to `count`."""
+        for tab in [c for c in self.clients if c.state is not State.OPEN]:
+            self.close_client(tab)
+        while len(self.clients) < count:
+            self.open_client()
+        return self.clients
 
     def on_stop(self) -> None:
         for client in list(self.clients):
