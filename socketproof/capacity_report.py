@@ -133,8 +133,10 @@ def _mark_steps(ax: Any, result: Mapping[str, Any]) -> None:
     broke = result.get("broke_at")
     if broke and broke.get("step") in steps:
         step = steps[broke["step"]]
+        reasons = "; ".join(broke.get("reasons") or [])
+        why = f" ({reasons[:40]})" if reasons else ""
         ax.axvline(step["target_users"], color="#c62828", linestyle="--", linewidth=1.2,
-                   label=f"broke at {step['target_users']} users")
+                   label=f"broke at {step['target_users']} users{why}")
 
 
 # -- text ---------------------------------------------------------------------------
