@@ -86,6 +86,7 @@ class RunChecker:
         self.live_histories: dict[str, History] = {}
         self._last_live_report = 0.0
         self._judged_run = False
+        self._running = False  # between test_start and test_stop: Locust also fires stop events at quit
         runner = environment.runner
         if isinstance(runner, MasterRunner):
             runner.register_message(HISTORY_MESSAGE, self._on_worker_history)
@@ -134,6 +135,7 @@ class RunChecker:
     # -- run life -----------------------------------------------------------
 
     def on_test_start(self) -> None:
+        self._running = True
         self.judgement = None
         self._judged_run = False
         self.worker_histories.clear()
@@ -147,6 +149,8 @@ class RunChecker:
         The master asks its workers to stop now: a headless master's quit() would
         otherwise stop only itself, and stop listening before their histories arrive.
         """
+        if not self._running:
+            return
         if isinstance(self.runner, MasterRunner):
             self.runner.send_message(STOP_MESSAGE)
             return
@@ -155,6 +159,9 @@ class RunChecker:
         state.recorder.finish(complete=True)
 
     def on_test_stop(self, state: Any) -> None:
+        if not self._running:  # quit without a run (e.g. the web UI closed before Start)
+            return
+        self._running = False
         if isinstance(self.runner, WorkerRunner):
             self.runner.send_message(HISTORY_MESSAGE, state.recorder.history().to_dict())
             return
