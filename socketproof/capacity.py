@@ -20,6 +20,7 @@ from locust.util.timespan import parse_timespan
 
 from checks import UNKNOWN, check_timing, parse_threshold
 from socketproof.judge import PERCENTILES
+from socketproof.options import number_option
 
 RESULT_VERSION = 1
 DEFAULT_FAILURES = "failures<1%"
@@ -103,19 +104,8 @@ def slo_of(thresholds: Iterable[str]) -> tuple[str, ...]:
 def parse_options(parsed: Any, thresholds: Sequence[str], checks: Sequence[str], report_dir: str) -> CapacityOptions:
     """Locust's parsed options -> CapacityOptions; ValueError names the bad flag."""
 
-    def integer(name: str, default: int) -> int:
-        raw = getattr(parsed, name, default)
-        flag = "--" + name.replace("_", "-")
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{flag} must be a whole number, got {raw!r}") from None
-        if value < 1:
-            raise ValueError(f"{flag} must be at least 1, got {raw!r}")
-        return value
-
-    step_users = integer("step_users", 10)
-    max_users = integer("max_users", 200)
+    step_users = number_option(parsed, "step_users", int, 1)
+    max_users = number_option(parsed, "max_users", int, 1)
     if max_users < step_users:
         raise ValueError(f"--max-users ({max_users}) must be at least --step-users ({step_users})")
     step_time = parse_seconds(getattr(parsed, "step_time", 20), "--step-time")

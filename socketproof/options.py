@@ -131,7 +131,8 @@ def resolve_secrets(parsed: Any) -> None:
         parsed.admin_token = os.environ.get("SOCKETPROOF_ADMIN_TOKEN", "")
 
 
-def _number(options: Any, name: str, kind: type, low: float, high: float | None = None) -> Any:
+def number_option(options: Any, name: str, kind: type, low: float, high: float | None = None) -> Any:
+    """Option `name` as `kind` within [low, high]; OptionError names the flag (NaN included)."""
     raw = getattr(options, name, None)
     flag = "--" + name.replace("_", "-")
     try:
@@ -156,12 +157,12 @@ def load_options(parsed: Any) -> LoadOptions:
         ws_path=ws_path,
         jwt_secret=secret,
         jwt_audience=str(getattr(parsed, "jwt_audience", "") or "") or None,
-        identities=_number(parsed, "identities", int, 1, 1_000_000),
-        tabs=_number(parsed, "tabs", int, 1, 100),
-        message_bytes=_number(parsed, "message_bytes", int, 0, 16 * 1024 * 1024),
-        send_interval=_number(parsed, "send_interval", float, 0.0, 3600.0),
-        reconnect_probability=_number(parsed, "reconnect_probability", float, 0.0, 1.0),
-        request_timeout=_number(parsed, "request_timeout", float, 0.01, 3600.0),
+        identities=number_option(parsed, "identities", int, 1, 1_000_000),
+        tabs=number_option(parsed, "tabs", int, 1, 100),
+        message_bytes=number_option(parsed, "message_bytes", int, 0, 16 * 1024 * 1024),
+        send_interval=number_option(parsed, "send_interval", float, 0.0, 3600.0),
+        reconnect_probability=number_option(parsed, "reconnect_probability", float, 0.0, 1.0),
+        request_timeout=number_option(parsed, "request_timeout", float, 0.01, 3600.0),
     )
 
 
@@ -169,7 +170,7 @@ def drain_seconds(parsed: Any) -> float:
     """--drain, validated like the load options (an infinite drain would hang the run's end)."""
     if parsed is None or getattr(parsed, "drain", None) is None:
         return 1.0
-    return float(_number(parsed, "drain", float, 0.0, 600.0))
+    return float(number_option(parsed, "drain", float, 0.0, 600.0))
 
 
 def exit_on_bad_options(parsed: Any) -> LoadOptions:
