@@ -66,7 +66,7 @@ def http_request(
         conn.close()
 
 
-def rejected(
+def assert_rejected(
     server: ServerHandle, path: str, headers: dict[str, str], status: int, code: str
 ) -> http.client.HTTPMessage:
     got_status, got_headers, body = http_request(server, path, headers)
@@ -134,55 +134,58 @@ def test_header_token_wins_over_query(server: ServerHandle) -> None:
     finally:
         ws.close()
     headers = upgrade_headers(token="garbage")
-    rejected(server, f"/ws?token={server.token('hs-carol')}", headers, 401, "invalid_token")
+    assert_rejected(server, f"/ws?token={server.token('hs-carol')}", headers, 401, "invalid_token")
 
 
 def test_plain_get_is_not_websocket(server: ServerHandle) -> None:
-    rejected(server, "/ws", {}, 400, "not_websocket")
-    rejected(server, "/ws", {"Upgrade": "websocket"}, 400, "not_websocket")
+    assert_rejected(server, "/ws", {}, 400, "not_websocket")
+    assert_rejected(server, "/ws", {"Upgrade": "websocket"}, 400, "not_websocket")
 
 
 def test_unsupported_version_is_426_with_the_supported_version(server: ServerHandle) -> None:
-    headers = rejected(server, "/ws", upgrade_headers(server.token("u"), version="12"), 426, "unsupported_version")
+    old_version = upgrade_headers(server.token("u"), version="12")
+    headers = assert_rejected(server, "/ws", old_version, 426, "unsupported_version")
     assert headers.get("Sec-WebSocket-Version") == "13"
-    rejected(server, "/ws", upgrade_headers(server.token("u"), version=None), 426, "unsupported_version")
+    assert_rejected(server, "/ws", upgrade_headers(server.token("u"), version=None), 426, "unsupported_version")
 
 
 def test_missing_key_is_bad_handshake(server: ServerHandle) -> None:
-    rejected(server, "/ws", upgrade_headers(server.token("u"), key=None), 400, "bad_handshake")
+    assert_rejected(server, "/ws", upgrade_headers(server.token("u"), key=None), 400, "bad_handshake")
 
 
 def test_origin_not_allowed(server: ServerHandle) -> None:
-    rejected(server, "/ws", upgrade_headers(server.token("u"), origin="http://evil.test"), 403, "origin_not_allowed")
-    rejected(server, "/ws", upgrade_headers(server.token("u"), origin=None), 403, "origin_not_allowed")
+    evil = upgrade_headers(server.token("u"), origin="http://evil.test")
+    assert_rejected(server, "/ws", evil, 403, "origin_not_allowed")
+    assert_rejected(server, "/ws", upgrade_headers(server.token("u"), origin=None), 403, "origin_not_allowed")
 
 
 def test_token_rejections(server: ServerHandle) -> None:
     before = server.stats()["auth_failures"]
-    rejected(server, "/ws", upgrade_headers(), 401, "missing_token")
-    rejected(server, "/ws", upgrade_headers("not-a-jwt"), 401, "invalid_token")
+    assert_rejected(server, "/ws", upgrade_headers(), 401, "missing_token")
+    assert_rejected(server, "/ws", upgrade_headers("not-a-jwt"), 401, "invalid_token")
     forged = ServerHandle(ws_url="", http_url="", secret="some-other-secret-0123456789-0123").token("u")
-    rejected(server, "/ws", upgrade_headers(forged), 401, "invalid_token")
-    rejected(server, "/ws", upgrade_headers(server.token("u", ttl=-5)), 401, "token_expired")
+    assert_rejected(server, "/ws", upgrade_headers(forged), 401, "invalid_token")
+    assert_rejected(server, "/ws", upgrade_headers(server.token("u", ttl=-5)), 401, "token_expired")
     assert server.stats()["auth_failures"] == before + 4
 
 
 @pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "%C2%B2", "%D9%A1", "+1", "%201"])
 def test_bad_last_seq_is_invalid_field(server: ServerHandle, value: str) -> None:
-    rejected(server, f"/ws?last_seq={value}", upgrade_headers(server.token("u")), 400, "invalid_field")
+    assert_rejected(server, f"/ws?last_seq={value}", upgrade_headers(server.token("u")), 400, "invalid_field")
 
 
 def test_rejections_are_checked_in_the_documented_order(server: ServerHandle) -> None:
-    rejected(
+    assert_rejected(
         server,
         "/ws?last_seq=x",
         upgrade_headers(None, version="12", key=None, origin="http://evil.test"),
         426,
         "unsupported_version",
     )
-    rejected(server, "/ws?last_seq=x", upgrade_headers(None, key=None, origin="http://evil.test"), 400, "bad_handshake")
-    rejected(server, "/ws?last_seq=x", upgrade_headers(None, origin="http://evil.test"), 403, "origin_not_allowed")
-    rejected(server, "/ws?last_seq=x", upgrade_headers(server.token("u", ttl=-5)), 401, "token_expired")
+    evil = "http://evil.test"
+    assert_rejected(server, "/ws?last_seq=x", upgrade_headers(None, key=None, origin=evil), 400, "bad_handshake")
+    assert_rejected(server, "/ws?last_seq=x", upgrade_headers(None, origin=evil), 403, "origin_not_allowed")
+    assert_rejected(server, "/ws?last_seq=x", upgrade_headers(server.token("u", ttl=-5)), 401, "token_expired")
 
 
 def test_connection_limit_and_the_slot_comes_back(server: ServerHandle) -> None:
@@ -190,7 +193,7 @@ def test_connection_limit_and_the_slot_comes_back(server: ServerHandle) -> None:
     try:
         for tab in tabs:
             welcome(tab)
-        rejected(server, "/ws", upgrade_headers(server.token("hs-limit")), 429, "connection_limit")
+        assert_rejected(server, "/ws", upgrade_headers(server.token("hs-limit")), 429, "connection_limit")
         tabs.pop().close()
         deadline = time.monotonic() + 5
         while True:  # the server notices the close asynchronously
@@ -209,15 +212,16 @@ def test_connection_limit_and_the_slot_comes_back(server: ServerHandle) -> None:
 
 def test_rejected_handshakes_leave_nothing_behind(server: ServerHandle) -> None:
     for _ in range(5):
-        rejected(server, "/ws?last_seq=-3", upgrade_headers(server.token("hs-ghost")), 400, "invalid_field")
+        assert_rejected(server, "/ws?last_seq=-3", upgrade_headers(server.token("hs-ghost")), 400, "invalid_field")
     tabs = [connect(server, "hs-ghost") for _ in range(2)]  # both slots are still free
     for tab in tabs:
+        assert recv_json(tab)["type"] == "welcome"
         tab.close()
 
 
 def test_other_paths_are_json_404(server: ServerHandle) -> None:
     for path in ("/", "/nope", "/ws/extra"):
-        rejected(server, path, {}, 404, "not_found")
+        assert_rejected(server, path, {}, 404, "not_found")
 
 
 # -- operations endpoints -----------------------------------------------------------------
@@ -307,7 +311,8 @@ def test_abrupt_disconnect_is_forgotten(server: ServerHandle) -> None:
     for ws in sockets:
         ws.sock.shutdown(socket.SHUT_RDWR)  # no close frame
         ws.sock.close()
-    server.wait_stats(timeout=INTERVAL + TIMEOUT + 2, connections=0, users=0, registry_entries=0)
+    after = server.wait_stats(timeout=INTERVAL + TIMEOUT + 2, connections=0, users=0, registry_entries=0)
+    assert after["connections"] == 0 and after["registry_entries"] == 0
 
 
 def test_half_open_client_is_closed_with_1008(server: ServerHandle) -> None:
