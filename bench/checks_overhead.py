@@ -1,6 +1,6 @@
 """What Socketproof's recording and end-of-run checks cost in Locust throughput.
 
-    /work/venv/bin/python bench/checks_overhead.py [--duration 15] [--users 20] [--repeat 3]
+    .venv/bin/python bench/checks_overhead.py [--duration 15] [--users 20] [--repeat 3]
 
 Starts one reference server (SOCKETPROOF_RATE_LIMIT=0) pinned to CPU 0, then per
 repetition runs `locust -f bench/checks_locustfile.py --headless` twice, pinned to CPU 1,

@@ -1,6 +1,6 @@
 """How many idle heartbeat connections one Locust process holds, and what each costs.
 
-    /work/venv/bin/python bench/idle_connections.py [--connections 10000] [--hold 30]
+    .venv/bin/python bench/idle_connections.py [--connections 10000] [--hold 30]
 
 Starts the reference server (heartbeat_interval 5 s so pings flow) and one
 `locust -f bench/idle_locustfile.py --headless` process whose users each hold one

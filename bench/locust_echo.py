@@ -1,6 +1,6 @@
 """Locust echo throughput next to the bare websocket-client loop, interleaved.
 
-    /work/venv/bin/python bench/locust_echo.py [--duration 15] [--connections 50] [--repeat 3]
+    .venv/bin/python bench/locust_echo.py [--duration 15] [--connections 50] [--repeat 3]
 
 Starts the reference server (rate_limit=0) pinned to CPU 0, then per repetition runs
 (a) bench/bare_echo.py and (b) one `locust -f bench/echo_locustfile.py --headless` process

@@ -1,6 +1,6 @@
 """Where the Locust echo spends its CPU: runs the bench's Locust child under py-spy.
 
-    /work/venv/bin/python bench/profile_echo.py [--duration 12] [--connections 50] [--top 30]
+    .venv/bin/python bench/profile_echo.py [--duration 12] [--connections 50] [--top 30]
 
 Same setup as bench/locust_echo.py (server with rate_limit=0 on CPU 0, one Locust
 process with N recorded EchoUsers on CPU 1), sampled by `py-spy record --format raw`
@@ -60,7 +60,7 @@ def main() -> int:
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
-        parser.error("py-spy not found: /work/venv/bin/pip install py-spy")
+        parser.error("py-spy not found: .venv/bin/pip install py-spy")
     raise_nofile()
     server = ServerProcess({"rate_limit": 0})
     try:

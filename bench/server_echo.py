@@ -1,6 +1,6 @@
 """Echo round trips/s of the reference server next to a bare flask-sock echo route.
 
-    /work/venv/bin/python bench/server_echo.py [--duration 5] [--connections 50] [--repeat 3]
+    .venv/bin/python bench/server_echo.py [--duration 5] [--connections 50] [--repeat 3]
 
 Both servers run the same way (gevent monkey-patched, gevent WSGIServer with
 server.serve.ClosingHandler, 127.0.0.1) in their own process pinned to CPU 0:

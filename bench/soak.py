@@ -1,7 +1,7 @@
 """Soak: many connect / message / disconnect cycles against one reference server, then
 compare the server's memory (RSS) and registry with the start.
 
-    /work/venv/bin/python bench/soak.py [--duration 600] [--workers 4] [--json FILE]
+    .venv/bin/python bench/soak.py [--duration 600] [--workers 4] [--json FILE]
 
 One `python -m server` child (short heartbeat and queue_ttl so that dropped connections
 and idle users are forgotten within seconds). `--workers` threads loop for `--duration`

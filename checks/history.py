@@ -1,40 +1,80 @@
-"""The history format: the one contract between the load side and the checks.
+"""The history format (version 2): the one contract between the load side and the checks.
 
-A run produces a `History`; checkers (`checks/*.py`) are pure functions over it.
-It is compact on purpose: memory is O(connections), never O(messages). Received
-seqs are kept as ranges (`SeqSet`), anomaly evidence as capped samples with a
-separate total (`Samples`), and per-seq message ids only for a thinned, deterministic
-subset of seqs (`seq_ids`).
+A run produces a `History`; the checkers (`checks/*.py`) are pure functions over it.
+The recorder (client/recorder.py) only records; every anomaly is found here, in checks/.
+Memory is bounded by the caps below, never by the number of messages.
 
-Conventions the load side must follow (the checks rely on them):
+What is recorded
+----------------
+Per connection (`ConnectionHistory`): identity (`label`: the client's id, unique in the
+run and the stamps' sender; `user`: the identity it acts as; `process`; `conn_id`: the
+server's), life (`opened_at`, `closed_at`, `close_code`, `close_reason`,
+`close_initiator` "client" | "server" | "abrupt", `open_at_end`), the channels it receives
+without subscribing (`channels`), the announced heartbeat (`heartbeat_interval`,
+`heartbeat_timeout`: None when the protocol announces none), resume facts
+(`requested_last_seq`: the offset asked for; `welcome_last_seq`: the server's offset;
+`replay`; `resumed`; `gap` [from, to|None]; `expect_from`: first seq owed), keep-alives
+(`pings`, `first_ping_at`, `last_ping_at`, `ping_interval_min/max/sum`), the state document
+(`state_runs`, `state_digest`), bounded counts (`frames_in`, `frames_out`, `errors`: at most
+KEY_CAP keys, the rest under "_other"), and per channel a `ChannelRecord`:
 
-- Message ids of `send`s are ``"<sender-label>:<counter>"``: the label of the sending
-  connection (unique in the whole run, so include the process id, e.g.
-  ``"w1-alice-3"``) and an int counter that only grows for that label. A recipient
-  connection must see the counters of one sender label increase (FIFO per sender).
-  Ids of any other form are recorded but not FIFO-checked.
-- Times are `time.time()` seconds. Times from different processes are compared only
-  to order connections of one user (clock skew between machines matters there).
-- Call `Recorder.finish()` only after the traffic drained (senders stopped, a short
-  wait): an ack whose message is still on the wire looks like a loss.
+- `subscribed_at` (None: it got messages on the channel without being subscribed),
+  `deliveries`, `unstamped` (deliveries without a stamp);
+- `senders`: per stamp sender, the `Arrivals` of its counters (FIFO, duplicates, holes);
+- `seqs`: the `Arrivals` of the server's seqs (SERVER_SEQ adapters), and `seq_ids`, a
+  thinned seq -> message id map (tab divergence, see SEQ_ID_CAP).
 
-Format version: `HISTORY_VERSION`. Bump it on any incompatible change;
-`History.from_dict` refuses other versions.
+`Arrivals` keeps arrival order compactly as runs `[lo, hi, t_first]`: an arrival one above
+the last one extends the last run, anything else starts a new run. A clean stream is one
+run; every anomaly (a hole, a duplicate, a reorder) costs one. At RUN_CAP runs further
+arrivals are only counted (`overflow`): such a stream already holds RUN_CAP - 1 anomalies.
+
+Per (sender, channel), process-wide (`History.published`): a `PublishRecord` with the
+counters published, acknowledged (PUBLISH_ACK) and refused, and the first/last publish
+time. Per channel (`History.acked_seqs`): the server seqs of acknowledged publishes
+(SERVER_SEQ), with the highest one kept exactly even when the ranges are capped.
+
+`History.folded` (`Folded`): closed connections beyond the recorder's keep cap, folded
+by `checks.fold` into a bounded summary that keeps their evidence (see that module).
+
+History-level: `adapter` (its name), `capabilities` (client.adapter's names; None when
+not recorded), `server_stats_before/after` (the reference server's GET /stats), and a
+generic count of the server's open connections: `server_connections_before/after` with
+`server_connections_source` (e.g. "http://h:p/metrics#socketio_connected").
+
+Conventions the load side follows (the checks rely on them)
+------------------------------------------------------------
+- Stamps (client.adapter.Stamp): sender = the publishing connection's label, counters
+  from 1 per (sender, channel) with no gaps, `sent_at` = time.time() at publish.
+- Times are time.time() seconds; across machines they only order connections of one user.
+- `Recorder.finish()` only after the traffic drained: an ack whose message is still on
+  the wire looks like a loss.
+
+`HISTORY_VERSION` is bumped on any incompatible change; `History.from_dict` and
+`History.merge` refuse other versions.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-HISTORY_VERSION = 1
+HISTORY_VERSION = 2
 SAMPLE_CAP = 20
 """Evidence samples kept per anomaly list (the total is counted separately)."""
+RUN_CAP = 256
+"""Arrival runs kept per stream; later arrivals are counted in `Arrivals.overflow`."""
+RANGE_CAP = 256
+"""Ranges kept per capped SeqSet (acks, failures, holes); the rest counted in `overflow`."""
+KEY_CAP = 32
+"""Distinct keys in frames_in/frames_out/errors; later keys are counted under OTHER."""
+OTHER = "_other"
 SEQ_ID_STRIDE = 1
-"""Initial stride of `ConnectionHistory.seq_ids`: seqs with seq % stride == 0 are kept."""
-SEQ_ID_CAP = 256
+"""Initial stride of `ChannelRecord.seq_ids`: seqs with seq % stride == 0 are kept."""
+SEQ_ID_CAP = 128
 """When seq_ids outgrows this, the stride doubles and entries off the new stride go.
 Strides are powers of two, so two tabs of a user always share the seqs that are
 multiples of the larger stride: the comparison stays deterministic."""
@@ -43,14 +83,19 @@ multiples of the larger stride: the comparison stays deterministic."""
 class SeqSet:
     """A set of ints kept as sorted, disjoint, non-adjacent inclusive ranges.
 
-    `add` is O(1) for in-order (or append-after-gap) adds, O(log n) otherwise.
+    `add` is O(1) for in-order (or append-after-gap) adds, O(log n) otherwise. With a
+    `cap`, an add that would need a range beyond `cap` ranges is dropped and counted in
+    `overflow` (the set is then a subset of what was added).
     """
 
-    __slots__ = ("_lo", "_hi")
+    __slots__ = ("_lo", "_hi", "cap", "overflow")
 
-    def __init__(self, ranges: Iterable[Iterable[int]] = ()) -> None:
+    def __init__(self, ranges: Iterable[Iterable[int]] = (), cap: int | None = None,
+                 overflow: int = 0) -> None:
         self._lo: list[int] = []
         self._hi: list[int] = []
+        self.cap = cap
+        self.overflow = overflow
         pairs = sorted((int(lo), int(hi)) for lo, hi in ranges)
         for lo, hi in pairs:
             if lo > hi:
@@ -64,12 +109,15 @@ class SeqSet:
     def add(self, seq: int) -> bool:
         """Add seq; False when it was already present (a duplicate)."""
         lo, hi = self._lo, self._hi
+        if hi and seq == hi[-1] + 1:
+            hi[-1] = seq
+            return True
         if not hi or seq > hi[-1] + 1:
+            if self.cap is not None and len(lo) >= self.cap:
+                self.overflow += 1
+                return True
             lo.append(seq)
             hi.append(seq)
-            return True
-        if seq == hi[-1] + 1:
-            hi[-1] = seq
             return True
         i = bisect_right(lo, seq) - 1
         if i >= 0 and seq <= hi[i]:
@@ -83,10 +131,22 @@ class SeqSet:
             hi[i] = seq
         elif join_right:
             lo[i + 1] = seq
+        elif self.cap is not None and len(lo) >= self.cap:
+            self.overflow += 1
         else:
             lo.insert(i + 1, seq)
             hi.insert(i + 1, seq)
         return True
+
+    def add_range(self, lo: int, hi: int) -> None:
+        """Add every int of [lo, hi] (uncapped: for building sets in the checks)."""
+        i = bisect_right(self._hi, lo - 2)  # first range that could touch [lo, hi]
+        j = i
+        while j < len(self._lo) and self._lo[j] <= hi + 1:
+            lo, hi = min(lo, self._lo[j]), max(hi, self._hi[j])
+            j += 1
+        self._lo[i:j] = [lo]
+        self._hi[i:j] = [hi]
 
     def __contains__(self, seq: object) -> bool:
         if not isinstance(seq, int):
@@ -115,8 +175,30 @@ class SeqSet:
             out.append([cur, hi])
         return out
 
+    def intersect(self, ranges: Iterable[Iterable[int]]) -> list[list[int]]:
+        """The parts of `ranges` (sorted, disjoint) that are in the set."""
+        out: list[list[int]] = []
+        for a, b in ranges:
+            i = max(bisect_right(self._lo, a) - 1, 0)
+            for lo, hi in zip(self._lo[i:], self._hi[i:], strict=True):
+                if lo > b:
+                    break
+                x, y = max(a, lo), min(b, hi)
+                if x <= y:
+                    out.append([x, y])
+        return out
+
     def union(self, other: SeqSet) -> SeqSet:
-        return SeqSet(self.ranges() + other.ranges())
+        """Both sets (caps: the larger; overflows add up; the cap applies again)."""
+        caps = [c for c in (self.cap, other.cap) if c is not None]
+        merged = SeqSet(self.ranges() + other.ranges())
+        cap = max(caps) if caps else None
+        merged.cap, merged.overflow = cap, self.overflow + other.overflow
+        if cap is not None and len(merged._lo) > cap:
+            dropped = merged._lo[cap:], merged._hi[cap:]
+            merged.overflow += sum(b - a + 1 for a, b in zip(*dropped, strict=True))
+            del merged._lo[cap:], merged._hi[cap:]
+        return merged
 
     def count(self) -> int:
         return sum(b - a + 1 for a, b in zip(self._lo, self._hi, strict=True))
@@ -140,14 +222,31 @@ class SeqSet:
     to_list = ranges
 
     @classmethod
-    def from_list(cls, ranges: Iterable[Iterable[int]]) -> SeqSet:
-        return cls(ranges)
+    def from_list(cls, ranges: Iterable[Iterable[int]], cap: int | None = None,
+                  overflow: int = 0) -> SeqSet:
+        return cls(ranges, cap, overflow)
+
+    def copy(self) -> SeqSet:
+        out = SeqSet(cap=self.cap, overflow=self.overflow)
+        out._lo, out._hi = list(self._lo), list(self._hi)
+        return out
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SeqSet) and self._lo == other._lo and self._hi == other._hi
+        return (isinstance(other, SeqSet) and self._lo == other._lo and self._hi == other._hi
+                and self.overflow == other.overflow)
 
     def __repr__(self) -> str:
-        return f"SeqSet({self.ranges()})"
+        extra = f", overflow={self.overflow}" if self.overflow else ""
+        return f"SeqSet({self.ranges()}{extra})"
+
+
+def _capped_to_dict(s: SeqSet) -> dict:
+    return {"ranges": s.ranges(), "overflow": s.overflow}
+
+
+def _capped_from_dict(d: dict | None) -> SeqSet:
+    d = d or {}
+    return SeqSet(d.get("ranges") or [], RANGE_CAP, int(d.get("overflow", 0)))
 
 
 @dataclass(slots=True)
@@ -183,35 +282,117 @@ def _opt_float(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
+class Arrivals:
+    """The arrival order of one stream (a sender's counters, or a channel's seqs).
+
+    `runs` is flat, `[lo, hi, t_first, lo, hi, t_first, ...]`: an arrival equal to the
+    last run's hi + 1 extends it, any other starts a run (up to RUN_CAP runs, then only
+    `overflow` counts). `last_at` is the time of the latest arrival.
+    """
+
+    __slots__ = ("runs", "overflow", "last_at")
+
+    def __init__(self, value: int, t: float) -> None:
+        self.runs: list = [value, value, t]
+        self.overflow = 0
+        self.last_at = t
+
+    def add(self, value: int, t: float) -> None:
+        """The recorder's hot path inlines this; kept for tests and tools."""
+        runs = self.runs
+        if value == runs[-2] + 1:
+            runs[-2] = value
+        elif len(runs) < 3 * RUN_CAP:
+            runs += (value, value, t)
+        else:
+            self.overflow += 1
+        self.last_at = t
+
+    def run_list(self) -> list[tuple[int, int, float]]:
+        r = self.runs
+        return [(r[i], r[i + 1], r[i + 2]) for i in range(0, len(r), 3)]
+
+    def received(self) -> SeqSet:
+        """Every value that arrived at least once (overflowed arrivals excepted)."""
+        return SeqSet((lo, hi) for lo, hi, _ in self.run_list())
+
+    @property
+    def truncated(self) -> bool:
+        return self.overflow > 0
+
+    def to_dict(self) -> dict:
+        return {"runs": [list(r) for r in self.run_list()], "overflow": self.overflow,
+                "last_at": self.last_at}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Arrivals:
+        runs = [x for r in d.get("runs") or [] for x in (int(r[0]), int(r[1]), float(r[2]))]
+        if not runs:
+            raise ValueError("an Arrivals record needs at least one run")
+        a = cls(runs[0], runs[2])
+        a.runs = runs
+        a.overflow = int(d.get("overflow", 0))
+        a.last_at = float(d.get("last_at", runs[-1]))
+        return a
+
+    def copy(self) -> Arrivals:
+        a = Arrivals.__new__(Arrivals)
+        a.runs, a.overflow, a.last_at = list(self.runs), self.overflow, self.last_at
+        return a
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Arrivals) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Arrivals({self.run_list()}, overflow={self.overflow})"
+
+
+@dataclass(slots=True)
+class ChannelRecord:
+    """What one connection received on one channel (see the module docstring)."""
+
+    subscribed_at: float | None = None
+    deliveries: int = 0
+    unstamped: int = 0
+    senders: dict[str, Arrivals] = field(default_factory=dict)
+    seqs: Arrivals | None = None
+    seq_ids: dict[int, Any] = field(default_factory=dict)
+    seq_id_stride: int = SEQ_ID_STRIDE
+
+    def to_dict(self) -> dict:
+        return {"subscribed_at": self.subscribed_at, "deliveries": self.deliveries,
+                "unstamped": self.unstamped,
+                "senders": {s: a.to_dict() for s, a in self.senders.items()},
+                "seqs": self.seqs.to_dict() if self.seqs is not None else None,
+                "seq_ids": {str(k): v for k, v in self.seq_ids.items()},
+                "seq_id_stride": self.seq_id_stride}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ChannelRecord:
+        return cls(subscribed_at=_opt_float(d.get("subscribed_at")),
+                   deliveries=int(d.get("deliveries", 0)), unstamped=int(d.get("unstamped", 0)),
+                   senders={s: Arrivals.from_dict(a) for s, a in (d.get("senders") or {}).items()},
+                   seqs=Arrivals.from_dict(d["seqs"]) if d.get("seqs") else None,
+                   seq_ids={int(k): v for k, v in (d.get("seq_ids") or {}).items()},
+                   seq_id_stride=int(d.get("seq_id_stride", SEQ_ID_STRIDE)))
+
+    def copy(self) -> ChannelRecord:
+        return ChannelRecord(self.subscribed_at, self.deliveries, self.unstamped,
+                             {s: a.copy() for s, a in list(self.senders.items())},
+                             self.seqs.copy() if self.seqs is not None else None,
+                             dict(self.seq_ids), self.seq_id_stride)
+
+
 @dataclass(slots=True)
 class ConnectionHistory:
-    """What one WebSocket connection saw, from handshake to close (or end of run).
+    """What one WebSocket connection saw, from start-up to close (or end of run).
 
-    Identity: `label` (client-side id, unique in the run), `conn_id` (the server's, from
-    welcome), `user`, `process` (Locust worker / process id).
-    Life: `opened_at`/`closed_at` (time.time()), `close_code`, `close_reason`,
-    `close_initiator` ("client" | "server" | "abrupt" | None while open),
-    `open_at_end` (the run finished with it open).
-    Resume (from welcome): `requested_last_seq` (the `?last_seq` we sent, or None),
-    `welcome_last_seq`, `replay`, `resumed`, `gap` ([from, to] with to possibly None,
-    or None), `expect_from` (first seq this connection must see).
-    Messages: `received` (seqs of `message` frames), `last_seq` (highest seq),
-    `messages` (message frames, duplicates included), `duplicates` (same seq again:
-    {seq, id, t}), `duplicate_ids` (same sender counter again under a new seq:
-    {seq, id, t}), `out_of_order` (seq below the highest seen: {seq, prev, t}),
-    `malformed` (message frames without an int seq: {msg, t}), `fifo` (sender label ->
-    last counter), `fifo_violations` ({sender, counter, prev, seq, t}), `seq_ids`
-    (seq -> message id for seq % seq_id_stride == 0, see SEQ_ID_CAP).
-    State: `version` (last known version of the user's state document, None before the
-    snapshot), `version_anomalies` ({kind, version, expected|prev, t}; kinds
-    "patch_version", "patch_before_snapshot", "snapshot_backwards", "snapshot_mismatch",
-    "ack_version"), `state_digest` (digest of the local copy of the state at the end,
-    see `state_digest()`).
-    Heartbeat: `heartbeat_interval`/`heartbeat_timeout` (advertised, seconds), `pings`
-    (server ping frames), `first_ping_at`, `last_ping_at`, `ping_interval_min/max/sum`
-    (between consecutive pings; mean = sum / (pings - 1)).
-    Other: `errors` (error frames by code), `frames_in`/`frames_out` (by type),
-    `unmatched_acks` (acks whose id was not a tracked in-flight request).
+    Fields: see the module docstring. `state_runs` holds the state document's version
+    changes as `[kind, lo, hi, t, match]` (kind "snapshot" | "patch" | "ack"; a patch or
+    ack one above the last version extends the run; `match` on a snapshot at the version
+    already held: whether its state equals the local copy, else None); `state_overflow`
+    counts changes beyond RUN_CAP runs; `unmatched_acks` state acks of no update we sent;
+    `untracked` deliveries beyond the channel/stream caps (not in any ChannelRecord).
     """
 
     label: str
@@ -224,128 +405,290 @@ class ConnectionHistory:
     close_reason: str | None = None
     close_initiator: str | None = None
     open_at_end: bool = False
+    channels: list[str] = field(default_factory=list)
+    heartbeat_interval: float | None = None
+    heartbeat_timeout: float | None = None
     requested_last_seq: int | None = None
     welcome_last_seq: int | None = None
     replay: int = 0
     resumed: bool | None = None
     gap: list | None = None
     expect_from: int | None = None
-    received: SeqSet = field(default_factory=SeqSet)
-    last_seq: int | None = None
-    messages: int = 0
-    duplicates: Samples = field(default_factory=Samples)
-    duplicate_ids: Samples = field(default_factory=Samples)
-    out_of_order: Samples = field(default_factory=Samples)
-    malformed: Samples = field(default_factory=Samples)
-    fifo: dict[str, int] = field(default_factory=dict)
-    fifo_violations: Samples = field(default_factory=Samples)
-    seq_ids: dict[int, Any] = field(default_factory=dict)
-    seq_id_stride: int = SEQ_ID_STRIDE
-    version: int | None = None
-    version_anomalies: Samples = field(default_factory=Samples)
-    state_digest: str | None = None
-    heartbeat_interval: float | None = None
-    heartbeat_timeout: float | None = None
+    received: dict[str, ChannelRecord] = field(default_factory=dict)
+    deliveries: int = 0
+    untracked: int = 0
     pings: int = 0
     first_ping_at: float | None = None
     last_ping_at: float | None = None
     ping_interval_min: float | None = None
     ping_interval_max: float | None = None
     ping_interval_sum: float = 0.0
+    state_runs: list[list] = field(default_factory=list)
+    state_overflow: int = 0
+    state_digest: str | None = None
+    unmatched_acks: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     frames_in: dict[str, int] = field(default_factory=dict)
     frames_out: dict[str, int] = field(default_factory=dict)
-    unmatched_acks: int = 0
 
     @property
     def ping_interval_mean(self) -> float | None:
         return self.ping_interval_sum / (self.pings - 1) if self.pings > 1 else None
 
+    @property
+    def version(self) -> Any:
+        """The last state version this connection knew (None before any state)."""
+        return self.state_runs[-1][2] if self.state_runs else None
+
     def to_dict(self) -> dict:
-        d = {}
+        d: dict[str, Any] = {}
         for name in self.__dataclass_fields__:
             v = getattr(self, name)
-            if isinstance(v, SeqSet):
-                v = v.to_list()
-            elif isinstance(v, Samples):
-                v = v.to_dict()
-            elif isinstance(v, dict):
-                v = dict(v) if name != "seq_ids" else {str(k): x for k, x in v.items()}
-            elif isinstance(v, list):
-                v = list(v)
+            if name == "received":
+                v = {ch: r.to_dict() for ch, r in v.items()}
+            elif name == "state_runs":
+                v = [list(r) for r in v]
+            elif isinstance(v, (dict, list)):
+                v = type(v)(v)
             d[name] = v
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ConnectionHistory:
         kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        kw["received"] = SeqSet.from_list(d.get("received", []))
-        for name in ("duplicates", "duplicate_ids", "out_of_order", "malformed",
-                     "fifo_violations", "version_anomalies"):
-            kw[name] = Samples.from_dict(d.get(name))
-        kw["seq_ids"] = {int(k): v for k, v in (d.get("seq_ids") or {}).items()}
-        for name in ("fifo", "errors", "frames_in", "frames_out"):
+        kw["received"] = {ch: ChannelRecord.from_dict(r) for ch, r in (d.get("received") or {}).items()}
+        kw["channels"] = list(d.get("channels") or [])
+        kw["state_runs"] = [list(r) for r in d.get("state_runs") or []]
+        for name in ("errors", "frames_in", "frames_out"):
             kw[name] = dict(d.get(name) or {})
         kw["gap"] = list(d["gap"]) if d.get("gap") is not None else None
         for name in ("opened_at", "closed_at", "first_ping_at", "last_ping_at",
-                     "ping_interval_min", "ping_interval_max"):
+                     "ping_interval_min", "ping_interval_max", "heartbeat_interval",
+                     "heartbeat_timeout"):
             kw[name] = _opt_float(d.get(name))
         return cls(**kw)
 
     def copy(self) -> ConnectionHistory:
-        return ConnectionHistory.from_dict(self.to_dict())
+        """A deep copy without a JSON round trip (the recorder snapshots with it)."""
+        c = ConnectionHistory(self.label, self.user)
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            if name == "received":
+                v = {ch: r.copy() for ch, r in list(v.items())}
+            elif name == "state_runs":
+                v = [list(r) for r in v]
+            elif isinstance(v, (dict, list)):
+                v = type(v)(v)
+            setattr(c, name, v)
+        return c
+
+
+@dataclass(slots=True)
+class PublishRecord:
+    """What one sender published to one channel: counters published, acknowledged
+    (PUBLISH_ACK) and refused (capped SeqSets), and the first/last publish time."""
+
+    counters: SeqSet = field(default_factory=lambda: SeqSet(cap=RANGE_CAP))
+    acked: SeqSet = field(default_factory=lambda: SeqSet(cap=RANGE_CAP))
+    failed: SeqSet = field(default_factory=lambda: SeqSet(cap=RANGE_CAP))
+    first_at: float | None = None
+    last_at: float | None = None
+
+    def merge(self, other: PublishRecord) -> PublishRecord:
+        firsts = [t for t in (self.first_at, other.first_at) if t is not None]
+        lasts = [t for t in (self.last_at, other.last_at) if t is not None]
+        return PublishRecord(self.counters.union(other.counters), self.acked.union(other.acked),
+                             self.failed.union(other.failed), min(firsts) if firsts else None,
+                             max(lasts) if lasts else None)
+
+    def copy(self) -> PublishRecord:
+        return PublishRecord(self.counters.copy(), self.acked.copy(), self.failed.copy(),
+                             self.first_at, self.last_at)
+
+    def to_dict(self) -> dict:
+        return {"counters": _capped_to_dict(self.counters), "acked": _capped_to_dict(self.acked),
+                "failed": _capped_to_dict(self.failed), "first_at": self.first_at,
+                "last_at": self.last_at}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PublishRecord:
+        return cls(_capped_from_dict(d.get("counters")), _capped_from_dict(d.get("acked")),
+                   _capped_from_dict(d.get("failed")), _opt_float(d.get("first_at")),
+                   _opt_float(d.get("last_at")))
+
+
+@dataclass(slots=True)
+class AckedSeqs:
+    """Server seqs of acknowledged publishes on one channel (SERVER_SEQ): a capped set
+    (publishes of many senders interleave), their exact count and the highest one."""
+
+    seqs: SeqSet = field(default_factory=lambda: SeqSet(cap=RANGE_CAP))
+    top: int | None = None
+    count: int = 0
+
+    def add(self, seq: int) -> None:
+        self.seqs.add(seq)
+        self.count += 1
+        if self.top is None or seq > self.top:
+            self.top = seq
+
+    def merge(self, other: AckedSeqs) -> AckedSeqs:
+        tops = [t for t in (self.top, other.top) if t is not None]
+        return AckedSeqs(self.seqs.union(other.seqs), max(tops) if tops else None,
+                         self.count + other.count)
+
+    def copy(self) -> AckedSeqs:
+        return AckedSeqs(self.seqs.copy(), self.top, self.count)
+
+    def to_dict(self) -> dict:
+        return {**_capped_to_dict(self.seqs), "top": self.top, "count": self.count}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AckedSeqs:
+        top = d.get("top")
+        return cls(_capped_from_dict(d), None if top is None else int(top), int(d.get("count", 0)))
+
+
+@dataclass(slots=True)
+class Folded:
+    """Closed connections folded out of `History.connections` (see checks.fold).
+
+    `connections`/`by_process`/`deliveries`: how many and how much. `findings`: per
+    anomaly kind, the evidence of anomalies a connection proves on its own (order,
+    duplicates, seq holes, state versions). `holes`: per sender and channel, the stamp
+    counters some folded receiver missed between two it got (judged by the loss check
+    against what was owed); `hole_receivers` names them. `channel_seqs`: per channel the
+    highest seq and the open/close span of the folded connections (server-restart eras).
+    `heartbeat`: the facts of the most irregular folded connections (checks.heartbeat),
+    `ping_means`: a sample of their mean ping intervals. `overflow`: entries not kept.
+    """
+
+    connections: int = 0
+    by_process: dict[str, int] = field(default_factory=dict)
+    deliveries: int = 0
+    findings: dict[str, Samples] = field(default_factory=dict)
+    holes: dict[str, dict[str, SeqSet]] = field(default_factory=dict)
+    hole_receivers: Samples = field(default_factory=Samples)
+    channel_seqs: dict[str, dict] = field(default_factory=dict)
+    heartbeat: list[dict] = field(default_factory=list)
+    ping_means: list[float] = field(default_factory=list)
+    overflow: int = 0
+
+    def merge(self, other: Folded) -> Folded:
+        """Union of two summaries (the caps of checks.fold apply again)."""
+        from checks.fold import merge_folded
+
+        return merge_folded(self, other)
+
+    def copy(self) -> Folded:
+        return Folded.from_dict(self.to_dict())
+
+    def to_dict(self) -> dict:
+        return {"connections": self.connections, "by_process": dict(self.by_process),
+                "deliveries": self.deliveries,
+                "findings": {k: s.to_dict() for k, s in self.findings.items()},
+                "holes": {s: {ch: _capped_to_dict(x) for ch, x in chs.items()}
+                          for s, chs in self.holes.items()},
+                "hole_receivers": self.hole_receivers.to_dict(),
+                "channel_seqs": {ch: dict(v) for ch, v in self.channel_seqs.items()},
+                "heartbeat": [dict(x) for x in self.heartbeat],
+                "ping_means": list(self.ping_means), "overflow": self.overflow}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Folded:
+        d = d or {}
+        return cls(int(d.get("connections", 0)), dict(d.get("by_process") or {}),
+                   int(d.get("deliveries", 0)),
+                   {k: Samples.from_dict(s) for k, s in (d.get("findings") or {}).items()},
+                   {s: {ch: _capped_from_dict(x) for ch, x in chs.items()}
+                    for s, chs in (d.get("holes") or {}).items()},
+                   Samples.from_dict(d.get("hole_receivers")),
+                   {ch: dict(v) for ch, v in (d.get("channel_seqs") or {}).items()},
+                   [dict(x) for x in d.get("heartbeat") or []],
+                   [float(x) for x in d.get("ping_means") or []], int(d.get("overflow", 0)))
 
 
 def state_digest(state: dict) -> str:
     """A short, order-independent digest of a state document."""
-    import hashlib
-
     blob = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _first(a: Any, b: Any) -> Any:
+    return a if a is not None else b
 
 
 @dataclass(slots=True)
 class History:
     """A whole run (or one worker's part of it).
 
-    `complete` is False while the run is going, when it was cut short, or when a user
-    crashed: checks then answer "unknown" rather than pass. `acks` maps a recipient
-    user to the seqs the server acked for `send`s to it (from the processes merged in);
-    `acked_ids_sample` holds {user, seq, id, t} samples of those acks.
-    `server_stats_before`/`_after` are GET /stats bodies taken around the run.
+    `complete` is False while the run is going, when it was cut short, or when a worker's
+    part is missing: checks then answer UNKNOWN rather than PASS. `published_overflow`
+    counts publishes not recorded because the recorder's table of senders was full.
     """
 
     version: int = HISTORY_VERSION
     started_at: float | None = None
     ended_at: float | None = None
     complete: bool = False
+    adapter: str | None = None
+    capabilities: frozenset[str] | None = None
     connections: list[ConnectionHistory] = field(default_factory=list)
-    acks: dict[str, SeqSet] = field(default_factory=dict)
-    acked_ids_sample: Samples = field(default_factory=Samples)
+    published: dict[str, dict[str, PublishRecord]] = field(default_factory=dict)
+    published_overflow: int = 0
+    acked_seqs: dict[str, AckedSeqs] = field(default_factory=dict)
+    folded: Folded = field(default_factory=Folded)
     server_stats_before: dict | None = None
     server_stats_after: dict | None = None
+    server_connections_before: int | None = None
+    server_connections_after: int | None = None
+    server_connections_source: str | None = None
+
+    def has(self, capability: str) -> bool:
+        return self.capabilities is not None and capability in self.capabilities
+
+    @property
+    def adapter_name(self) -> str:
+        return self.adapter or "unnamed"
 
     def merge(self, other: History) -> History:
         """Union of two histories (how the Locust master merges worker summaries)."""
-        if other.version != self.version:
-            raise ValueError(f"cannot merge history versions {self.version} and {other.version}")
-        acks = {u: SeqSet(s.ranges()) for u, s in self.acks.items()}
-        for user, seqs in other.acks.items():
-            acks[user] = acks[user].union(seqs) if user in acks else SeqSet(seqs.ranges())
+        for v in (self.version, other.version):
+            if v != HISTORY_VERSION:
+                raise ValueError(f"cannot merge history version {v} (expected {HISTORY_VERSION})")
+        if self.capabilities is None or other.capabilities is None:
+            caps = _first(self.capabilities, other.capabilities)
+        else:
+            caps = self.capabilities & other.capabilities  # only what every part had
+        published = {s: {ch: r.copy() for ch, r in chs.items()} for s, chs in self.published.items()}
+        for sender, chs in other.published.items():
+            mine = published.setdefault(sender, {})
+            for ch, r in chs.items():
+                mine[ch] = mine[ch].merge(r) if ch in mine else r.copy()
+        acked = {ch: a.copy() for ch, a in self.acked_seqs.items()}
+        for ch, a in other.acked_seqs.items():
+            acked[ch] = acked[ch].merge(a) if ch in acked else a.copy()
         starts = [t for t in (self.started_at, other.started_at) if t is not None]
         ends = [t for t in (self.ended_at, other.ended_at) if t is not None]
         return History(
-            version=self.version,
             started_at=min(starts) if starts else None,
             ended_at=max(ends) if ends else None,
             complete=self.complete and other.complete,
+            adapter=_first(self.adapter, other.adapter),
+            capabilities=caps,
             connections=[c.copy() for c in self.connections + other.connections],
-            acks=acks,
-            acked_ids_sample=self.acked_ids_sample.merge(other.acked_ids_sample),
-            server_stats_before=self.server_stats_before if self.server_stats_before is not None
-            else other.server_stats_before,
-            server_stats_after=self.server_stats_after if self.server_stats_after is not None
-            else other.server_stats_after,
+            published=published,
+            published_overflow=self.published_overflow + other.published_overflow,
+            acked_seqs=acked,
+            folded=self.folded.merge(other.folded),
+            server_stats_before=_first(self.server_stats_before, other.server_stats_before),
+            server_stats_after=_first(self.server_stats_after, other.server_stats_after),
+            server_connections_before=_first(self.server_connections_before,
+                                             other.server_connections_before),
+            server_connections_after=_first(self.server_connections_after,
+                                            other.server_connections_after),
+            server_connections_source=_first(self.server_connections_source,
+                                             other.server_connections_source),
         )
 
     def to_dict(self) -> dict:
@@ -354,11 +697,19 @@ class History:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "complete": self.complete,
+            "adapter": self.adapter,
+            "capabilities": None if self.capabilities is None else sorted(self.capabilities),
             "connections": [c.to_dict() for c in self.connections],
-            "acks": {u: s.to_list() for u, s in self.acks.items()},
-            "acked_ids_sample": self.acked_ids_sample.to_dict(),
+            "published": {s: {ch: r.to_dict() for ch, r in chs.items()}
+                          for s, chs in self.published.items()},
+            "published_overflow": self.published_overflow,
+            "acked_seqs": {ch: a.to_dict() for ch, a in self.acked_seqs.items()},
+            "folded": self.folded.to_dict(),
             "server_stats_before": self.server_stats_before,
             "server_stats_after": self.server_stats_after,
+            "server_connections_before": self.server_connections_before,
+            "server_connections_after": self.server_connections_after,
+            "server_connections_source": self.server_connections_source,
         }
 
     @classmethod
@@ -366,16 +717,25 @@ class History:
         version = d.get("version")
         if version != HISTORY_VERSION:
             raise ValueError(f"history version {version!r} not supported (expected {HISTORY_VERSION})")
+        caps = d.get("capabilities")
         return cls(
             version=version,
             started_at=_opt_float(d.get("started_at")),
             ended_at=_opt_float(d.get("ended_at")),
             complete=bool(d.get("complete", False)),
+            adapter=d.get("adapter"),
+            capabilities=None if caps is None else frozenset(caps),
             connections=[ConnectionHistory.from_dict(c) for c in d.get("connections", [])],
-            acks={u: SeqSet.from_list(r) for u, r in (d.get("acks") or {}).items()},
-            acked_ids_sample=Samples.from_dict(d.get("acked_ids_sample")),
+            published={s: {ch: PublishRecord.from_dict(r) for ch, r in chs.items()}
+                       for s, chs in (d.get("published") or {}).items()},
+            published_overflow=int(d.get("published_overflow", 0)),
+            acked_seqs={ch: AckedSeqs.from_dict(a) for ch, a in (d.get("acked_seqs") or {}).items()},
+            folded=Folded.from_dict(d.get("folded")),
             server_stats_before=d.get("server_stats_before"),
             server_stats_after=d.get("server_stats_after"),
+            server_connections_before=d.get("server_connections_before"),
+            server_connections_after=d.get("server_connections_after"),
+            server_connections_source=d.get("server_connections_source"),
         )
 
     def to_json(self) -> str:

@@ -1,31 +1,32 @@
-"""The one Socketproof protocol client: tests and Locust users both import it from here."""
+"""The one Socketproof client: a protocol-free transport plus adapters, used by the tests
+and the Locust users alike. `Client` speaks any adapter; `ProtocolClient` is the same
+client on the `socketproof` adapter, with docs/protocol.md's verbs."""
 
 from client.deps import installed
 
-with installed():  # websocket-client or PyJWT missing: one line, exit 2
-    from client.connection import (
-        REQUEST_TYPE,
-        HandshakeResponse,
-        ProtocolClient,
-        RecorderHooks,
-        Session,
-        State,
-        normalize_url,
-    )
+with installed():  # websocket-client, wsproto or PyJWT missing: one line, exit 2
+    from client.adapter import SessionContext, Stamp
+    from client.client import REQUEST_TYPE, Client, normalize_url
     from client.errors import ConnectionClosed, HandshakeRejected, ProtocolError, SocketproofError, Timeout
+    from client.hooks import ConnectionHooks
+    from client.protocol_client import ProtocolClient, Session
     from client.tokens import DEFAULT_SECRET, default_secret, mint_admin_token, mint_token
+    from client.transport import HandshakeResponse, State
 
 __all__ = [
     "DEFAULT_SECRET",
     "REQUEST_TYPE",
+    "Client",
     "ConnectionClosed",
+    "ConnectionHooks",
     "HandshakeRejected",
     "HandshakeResponse",
     "ProtocolClient",
     "ProtocolError",
-    "RecorderHooks",
     "Session",
+    "SessionContext",
     "SocketproofError",
+    "Stamp",
     "State",
     "Timeout",
     "default_secret",

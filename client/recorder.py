@@ -1,115 +1,275 @@
-"""Recorder: turns the frames a protocol client sees into a `checks.history.History`.
+"""Recorder: what the client sees, written into a `checks.history.History` (version 2).
 
-The protocol client (client/connection.py) calls one `ConnectionRecorder` per
-connection through five hooks: `opened`, `sent`, `received`, `server_ping`, `closed`.
-They run for every frame at thousands per second, so they take no locks and
-allocate nothing on the normal path: each ConnectionRecorder belongs to one
-connection, and the shared picture is only assembled in `Recorder.history()`.
-`sent` may run in the sending thread while `received` runs in the reader thread: they
-share only the in-flight id dicts, whose single operations are atomic under the GIL.
-A reconnect is a new ConnectionRecorder.
+It records and never judges: the checks in checks/ find duplicates, reorders, losses.
+`Recorder.connection(identity, label)` gives the client one `ConnectionRecorder` per
+connection, which implements `client.hooks.ConnectionHooks`. The hooks run for every
+frame, so they take no lock and allocate nothing on the normal path (an in-order arrival
+extends its run in place); the shared picture is assembled in `Recorder.history()`.
+A hooks object reused by a reconnecting client starts a new ConnectionHistory with the
+first event after a `closed`.
+
+Memory is bounded whatever the server sends:
+- per stream at most RUN_CAP arrival runs, per connection at most CHANNEL_CAP channels
+  and STREAM_CAP sender streams (later deliveries counted in `untracked`), frames and
+  errors at most KEY_CAP distinct keys (then "_other"), acks/failures/holes at most
+  RANGE_CAP ranges per set (then counted in `overflow`), state changes RUN_CAP runs, and
+  at most INFLIGHT_CAP state updates awaiting their ack;
+- publish records: one per (sender, channel), at most PUBLISH_CAP per process (the
+  publishes of any further pair are only counted in `published_overflow`);
+- connections: every open connection is kept; of the closed ones the latest
+  `keep_closed` are kept whole, and older ones are folded (`checks.fold.fold`) into
+  `History.folded`: their self-contained anomalies as evidence samples (order,
+  duplicates, seq holes, state versions), their stamp holes merged per (sender, channel)
+  for the loss check, their highest seq per channel (server-restart eras) and the
+  heartbeat facts of the most irregular ones. What folding gives up: tab divergence
+  (seq -> id maps) and per-connection detail of clean connections.
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
 from typing import Any
 
+from checks.fold import fold
 from checks.history import (
+    KEY_CAP,
+    OTHER,
+    RUN_CAP,
     SEQ_ID_CAP,
+    AckedSeqs,
+    Arrivals,
+    ChannelRecord,
     ConnectionHistory,
+    Folded,
     History,
-    Samples,
-    SeqSet,
+    PublishRecord,
     state_digest,
 )
+from client.adapter import ResumeInfo, Stamp
 
 INFLIGHT_CAP = 10_000
-"""In-flight `send`/`update` ids remembered per connection; the oldest go first."""
+"""State updates awaiting their ack, per connection; the oldest go first."""
+CHANNEL_CAP = 32
+"""Channels recorded per connection."""
+STREAM_CAP = 256
+"""Sender streams recorded per connection (over all its channels)."""
+SEQ_ID_CHANNELS = 4
+"""Channels per connection that keep a seq -> id map (tab divergence)."""
+PUBLISH_CAP = 20_000
+"""(sender, channel) publish records per process."""
+KEEP_CLOSED = 2_000
+"""Closed connections kept whole per process; older ones are folded."""
+CODE_LEN = 64
+"""Longest frame kind / error code kept as a key (longer ones are cut)."""
+
+
+def _bump_new(d: dict[str, int], key: Any) -> None:
+    """Count a key not yet in `d`, within KEY_CAP keys."""
+    key = key if type(key) is str else str(key)
+    key = key[:CODE_LEN]
+    if key in d:
+        d[key] += 1
+    elif len(d) < KEY_CAP:
+        d[key] = 1
+    else:
+        d[OTHER] = d.get(OTHER, 0) + 1
 
 
 class ConnectionRecorder:
-    """Records one connection into a ConnectionHistory.
+    """Records one connection (and the next ones, if the client reuses it) into a
+    ConnectionHistory; implements `client.hooks.ConnectionHooks`."""
 
-    Meant for one connection; a client that reconnects with the same recorder still gets
-    a separate ConnectionHistory per connection (a welcome after a close starts one).
-    """
+    __slots__ = ("_owner", "h", "_closed", "_state", "_updates", "_pub", "_pub_count",
+                 "_pub_overflow", "_acked", "_streams", "_seq_id_channels")
 
-    __slots__ = ("h", "acks", "acked_ids_sample", "_state", "_sends", "_updates",
-                 "_on", "_welcomed", "_closed", "_done")
-
-    def __init__(self, user: str, label: str, process: str) -> None:
-        self.h = ConnectionHistory(label=label, user=user, process=process)
-        self.acks: dict[str, SeqSet] = {}
-        self.acked_ids_sample = Samples()
-        self._state: dict | None = None
-        self._sends: dict[Any, str] = {}
-        self._updates: dict[Any, dict] = {}
-        self._welcomed = False
+    def __init__(self, owner: Recorder, identity: str, label: str) -> None:
+        self._owner = owner
+        self.h = ConnectionHistory(label=label, user=identity, process=owner.process_id)
         self._closed = False
-        self._done: list[ConnectionHistory] = []  # earlier connections of a reused recorder
-        self._on: dict[str, Callable[[dict, float], None]] = {
-            "message": self._message,
-            "ack": self._ack,
-            "patch": self._patch,
-            "snapshot": self._snapshot,
-            "error": self._error,
-            "welcome": self._welcome,
-        }
+        self._state: dict | None = None
+        self._updates: dict[Any, Any] = {}
+        self._pub: dict[str, dict[str, PublishRecord]] = {}
+        self._pub_count = 0
+        self._pub_overflow = 0
+        self._acked: dict[str, AckedSeqs] = {}
+        self._streams = 0
+        self._seq_id_channels = 0
 
-    # -- hooks -------------------------------------------------------------
-    def opened(self, welcome: dict, requested_last_seq: int | None, t: float) -> None:
-        """The welcome arrived; `requested_last_seq` is the ?last_seq we asked for."""
-        if self._welcomed and self._closed:  # a reconnect through the same recorder
-            old = self.h
-            self._done.append(old)
-            self.h = ConnectionHistory(label=old.label, user=old.user, process=old.process)
-            self._state = None
-            self._closed = False
+    # -- connection life ------------------------------------------------------
+    def _fresh(self) -> None:
+        """The first event after a close: a new connection through the same hooks."""
+        old = self.h
+        self.h = ConnectionHistory(label=old.label, user=old.user, process=old.process)
+        self._closed = False
+        self._state = None
+        self._streams = 0
+        self._seq_id_channels = 0
+        self._owner._reopened(self)
+
+    def opened(self, t: float, *, conn_id: Any, channels: tuple[str, ...],
+               heartbeat: tuple[float, float] | None, resume: ResumeInfo | None,
+               capabilities: frozenset[str]) -> None:
+        if self._closed:
+            self._fresh()
         h = self.h
-        self._welcomed = True
         h.opened_at = t
-        h.conn_id = welcome.get("conn_id")
-        h.requested_last_seq = requested_last_seq
-        last = welcome.get("last_seq")
-        h.welcome_last_seq = last if isinstance(last, int) else None
-        replay = welcome.get("replay")
-        h.replay = replay if isinstance(replay, int) else 0
-        h.resumed = welcome.get("resumed")
-        gap = welcome.get("gap")
-        h.gap = [gap.get("from"), gap.get("to")] if isinstance(gap, dict) else None
-        if requested_last_seq is not None and (h.welcome_last_seq is None
-                                               or requested_last_seq <= h.welcome_last_seq):
-            h.expect_from = requested_last_seq + 1
-        elif h.welcome_last_seq is not None:
-            h.expect_from = h.welcome_last_seq - h.replay + 1
-        hb = welcome.get("heartbeat")
-        if isinstance(hb, dict):
-            h.heartbeat_interval = hb.get("interval")
-            h.heartbeat_timeout = hb.get("timeout")
+        h.conn_id = conn_id
+        h.channels = [str(c) for c in channels]
+        if heartbeat is not None:
+            h.heartbeat_interval, h.heartbeat_timeout = float(heartbeat[0]), float(heartbeat[1])
+        if resume is not None:
+            requested, last = resume.requested, resume.server_last
+            h.requested_last_seq = requested
+            h.welcome_last_seq = last if type(last) is int else None
+            h.replay = resume.replay if type(resume.replay) is int else 0
+            h.resumed = resume.resumed
+            h.gap = list(resume.gap) if resume.gap is not None else None
+            if requested is not None and (h.welcome_last_seq is None or requested <= h.welcome_last_seq):
+                h.expect_from = requested + 1
+            elif h.welcome_last_seq is not None:
+                h.expect_from = h.welcome_last_seq - h.replay + 1
+        for channel in h.channels:
+            record = self._channel(channel)
+            if record is not None and record.subscribed_at is None:
+                record.subscribed_at = t
+        if self._owner.capabilities is None:
+            self._owner.capabilities = frozenset(capabilities)
 
-    def sent(self, msg: dict, t: float) -> None:
-        """Every protocol message this connection sent."""
-        kind = msg.get("type")
-        out = self.h.frames_out
-        out[kind] = out.get(kind, 0) + 1
-        if kind == "send":
-            _remember(self._sends, msg.get("id"), msg.get("to"))
-        elif kind == "update":
-            _remember(self._updates, msg.get("id"), msg.get("patch"))
+    def subscribed(self, channel: str, t: float) -> None:
+        if self._closed:
+            self._fresh()
+        record = self._channel(channel)
+        if record is not None and record.subscribed_at is None:
+            record.subscribed_at = t
 
-    def received(self, msg: dict, t: float) -> None:
-        """Every protocol frame this connection received (welcome included)."""
-        kind = msg.get("type")
-        counts = self.h.frames_in
-        counts[kind] = counts.get(kind, 0) + 1
-        handler = self._on.get(kind)
-        if handler is not None:
-            handler(msg, t)
+    def closed(self, code: int | None, reason: str, initiator: str, t: float) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        h = self.h
+        h.closed_at = t
+        h.close_code = code
+        h.close_reason = reason
+        h.close_initiator = initiator
+        if self._state is not None:
+            h.state_digest = state_digest(self._state)
+        self._state = None
+        self._updates.clear()
+        self._owner._closed_one(self)
 
-    def server_ping(self, t: float) -> None:
-        """A WebSocket ping frame from the server."""
+    # -- publishing -----------------------------------------------------------
+    def _record(self, stamp: Stamp) -> PublishRecord | None:
+        by_channel = self._pub.get(stamp.sender)
+        if by_channel is not None:
+            record = by_channel.get(stamp.channel)
+            if record is not None:
+                return record
+        if self._pub_count >= INFLIGHT_CAP:
+            self._pub_overflow += 1
+            return None
+        self._pub_count += 1
+        record = PublishRecord()
+        self._pub.setdefault(stamp.sender, {})[stamp.channel] = record
+        return record
+
+    def published(self, stamp: Stamp, t: float) -> None:
+        record = self._record(stamp)
+        if record is None:
+            return
+        record.counters.add(stamp.counter)
+        if record.first_at is None:
+            record.first_at = t
+        record.last_at = t
+
+    def acked(self, stamp: Stamp, seq: int | None, t: float) -> None:
+        record = self._record(stamp)
+        if record is not None:
+            record.acked.add(stamp.counter)
+        if type(seq) is int:
+            acked = self._acked.get(stamp.channel)
+            if acked is None:
+                if len(self._acked) >= CHANNEL_CAP:
+                    return
+                acked = self._acked[stamp.channel] = AckedSeqs()
+            acked.add(seq)
+
+    def publish_failed(self, stamp: Stamp, code: str, t: float) -> None:
+        record = self._record(stamp)
+        if record is not None:
+            record.failed.add(stamp.counter)
+
+    # -- receiving ------------------------------------------------------------
+    def _channel(self, channel: str) -> ChannelRecord | None:
+        received = self.h.received
+        record = received.get(channel)
+        if record is None and len(received) < CHANNEL_CAP:
+            record = received[channel] = ChannelRecord()
+        return record
+
+    def delivered(self, channel: str, stamp: Stamp | None, seq: int | None, message_id: Any,
+                  t: float) -> None:
+        if self._closed:
+            self._fresh()
+        h = self.h
+        h.deliveries += 1
+        record = h.received.get(channel)
+        if record is None:
+            record = self._channel(channel)
+            if record is None:
+                h.untracked += 1
+                return
+        record.deliveries += 1
+        if stamp is None:
+            record.unstamped += 1
+        else:
+            target = record if stamp.channel == channel else self._channel(stamp.channel)
+            stream = target.senders.get(stamp.sender) if target is not None else None
+            counter = stamp.counter
+            if stream is None:
+                if target is None or self._streams >= STREAM_CAP:
+                    h.untracked += 1
+                else:
+                    self._streams += 1
+                    target.senders[stamp.sender] = Arrivals(counter, t)
+            else:
+                runs = stream.runs
+                if counter == runs[-2] + 1:
+                    runs[-2] = counter
+                elif len(runs) < 3 * RUN_CAP:
+                    runs += (counter, counter, t)
+                else:
+                    stream.overflow += 1
+                stream.last_at = t
+        if type(seq) is int:
+            stream = record.seqs
+            if stream is None:
+                record.seqs = Arrivals(seq, t)
+                if self._seq_id_channels < SEQ_ID_CHANNELS:
+                    self._seq_id_channels += 1
+                    record.seq_ids[seq] = _message_id(stamp, message_id)
+                else:
+                    record.seq_id_stride = 0  # no map for this channel
+            else:
+                runs = stream.runs
+                if seq == runs[-2] + 1:
+                    runs[-2] = seq
+                elif len(runs) < 3 * RUN_CAP:
+                    runs += (seq, seq, t)
+                else:
+                    stream.overflow += 1
+                stream.last_at = t
+                stride = record.seq_id_stride
+                if stride and seq % stride == 0:
+                    ids = record.seq_ids
+                    ids[seq] = _message_id(stamp, message_id)
+                    if len(ids) > SEQ_ID_CAP:
+                        stride = record.seq_id_stride = stride * 2
+                        record.seq_ids = {s: i for s, i in ids.items() if s % stride == 0}
+
+    def keepalive(self, t: float) -> None:
+        if self._closed:
+            self._fresh()
         h = self.h
         h.pings += 1
         last = h.last_ping_at
@@ -124,140 +284,83 @@ class ConnectionRecorder:
                 h.ping_interval_max = d
         h.last_ping_at = t
 
-    def closed(self, code: int | None, reason: str, initiator: str, t: float) -> None:
-        """The connection ended; initiator is "client", "server" or "abrupt"."""
+    # -- versioned state ------------------------------------------------------
+    def update_sent(self, corr: Any, patch: Any, t: float) -> None:
+        if corr is None:
+            return
+        updates = self._updates
+        updates[corr] = patch
+        if len(updates) > INFLIGHT_CAP:
+            try:  # a reader in another thread may pop concurrently: losing one eviction is harmless
+                del updates[next(iter(updates))]
+            except (RuntimeError, KeyError, StopIteration):
+                pass
+
+    def state(self, kind: str, version: Any, state: Any, patch: Any, corr: Any, t: float) -> None:
         if self._closed:
+            self._fresh()
+        if kind == "snapshot":
+            new = dict(state) if isinstance(state, dict) else {}
+            h = self.h
+            match = (new == self._state) if (self._state is not None and h.state_runs
+                                             and version == h.state_runs[-1][2]) else None
+            self._state = new
+            self._version("snapshot", version, t, match)
             return
-        self._closed = True
-        h = self.h
-        h.closed_at = t
-        h.close_code = code
-        h.close_reason = reason
-        h.close_initiator = initiator
-        if self._state is not None:
-            h.state_digest = state_digest(self._state)
-        self._sends.clear()
-        self._updates.clear()
-
-    # -- frame handlers ----------------------------------------------------
-    def _welcome(self, msg: dict, t: float) -> None:
-        if not self._welcomed or self._closed:  # the client did not call opened()
-            self.opened(msg, None, t)
-
-    def _message(self, msg: dict, t: float) -> None:
-        h = self.h
-        h.messages += 1
-        seq = msg.get("seq")
-        if type(seq) is not int:
-            h.malformed.add({"msg": msg, "t": t})
-            return
-        mid = msg.get("id")
-        if not h.received.add(seq):
-            h.duplicates.add({"seq": seq, "id": mid, "t": t})
-            return
-        last = h.last_seq
-        if last is not None and seq < last:
-            h.out_of_order.add({"seq": seq, "prev": last, "t": t})
-        else:
-            h.last_seq = seq
-        if type(mid) is str:
-            sender, sep, counter = mid.rpartition(":")
-            if sep and counter.isdigit():
-                n = int(counter)
-                prev = h.fifo.get(sender)
-                if prev is None or n > prev:
-                    h.fifo[sender] = n
-                elif n == prev:
-                    h.duplicate_ids.add({"seq": seq, "id": mid, "t": t})
-                else:
-                    h.fifo_violations.add({"sender": sender, "counter": n, "prev": prev,
-                                           "seq": seq, "t": t})
-        if seq % h.seq_id_stride == 0:
-            ids = h.seq_ids
-            ids[seq] = mid
-            if len(ids) > SEQ_ID_CAP:
-                stride = h.seq_id_stride = h.seq_id_stride * 2
-                h.seq_ids = {s: i for s, i in ids.items() if s % stride == 0}
-
-    def _ack(self, msg: dict, t: float) -> None:
-        mid = msg.get("id")
-        seq = msg.get("seq")
-        if seq is not None:
-            to = self._sends.pop(mid, None)
-            if to is None or type(seq) is not int:
+        if kind == "ack":
+            if corr not in self._updates:
                 self.h.unmatched_acks += 1
                 return
-            acked = self.acks.get(to)
-            if acked is None:
-                acked = self.acks[to] = SeqSet()
-            acked.add(seq)
-            samples = self.acked_ids_sample
-            if len(samples.items) < samples.cap:
-                samples.add({"user": to, "seq": seq, "id": mid, "t": t})
-            else:
-                samples.total += 1
+            patch = self._updates.pop(corr)
+        elif kind != "patch":
             return
-        if "version" in msg:
-            patch = self._updates.pop(mid, None)
-            if patch is None:
-                self.h.unmatched_acks += 1
-                return
-            self._apply(msg["version"], patch, "ack_version", t)
-            return
-        self.h.unmatched_acks += 1
-
-    def _patch(self, msg: dict, t: float) -> None:
-        self._apply(msg.get("version"), msg.get("patch"), "patch_version", t)
-
-    def _apply(self, version: Any, patch: Any, kind: str, t: float) -> None:
-        h = self.h
-        if self._state is None or h.version is None:
-            h.version_anomalies.add({"kind": "patch_before_snapshot", "version": version, "t": t})
+        if self._state is None:
             self._state = {}
-        elif version != h.version + 1:
-            h.version_anomalies.add({"kind": kind, "version": version,
-                                     "expected": h.version + 1, "t": t})
-        state = self._state
         if isinstance(patch, dict):
+            current = self._state
             for key, value in patch.items():
                 if value is None:
-                    state.pop(key, None)
+                    current.pop(key, None)
                 else:
-                    state[key] = value
-        if isinstance(version, int):
-            h.version = version
+                    current[key] = value
+        self._version(kind, version, t, None)
 
-    def _snapshot(self, msg: dict, t: float) -> None:
-        h = self.h
-        version = msg.get("version")
-        state = msg.get("state")
-        state = dict(state) if isinstance(state, dict) else {}
-        if h.version is not None and isinstance(version, int):
-            if version < h.version:
-                h.version_anomalies.add({"kind": "snapshot_backwards", "version": version,
-                                         "prev": h.version, "t": t})
-            elif version == h.version and state != self._state:
-                h.version_anomalies.add({"kind": "snapshot_mismatch", "version": version,
-                                         "t": t})
-        self._state = state
-        if isinstance(version, int):
-            h.version = version
+    def _version(self, kind: str, version: Any, t: float, match: bool | None) -> None:
+        runs = self.h.state_runs
+        if kind != "snapshot" and runs:
+            last = runs[-1]
+            if type(version) is int and type(last[2]) is int and version == last[2] + 1:
+                last[2] = version
+                return
+        if len(runs) >= RUN_CAP:
+            self.h.state_overflow += 1
+            return
+        runs.append([kind, version, version, t, match])
 
-    def _error(self, msg: dict, t: float) -> None:
-        code = msg.get("code")
+    # -- counts ---------------------------------------------------------------
+    def frame(self, direction: str, kind: str) -> None:
+        if self._closed:
+            self._fresh()
+        counts = self.h.frames_in if direction == "in" else self.h.frames_out
+        n = counts.get(kind)
+        if n is not None:
+            counts[kind] = n + 1
+        else:
+            _bump_new(counts, kind)
+
+    def error(self, code: str, t: float) -> None:
+        if self._closed:
+            self._fresh()
         errors = self.h.errors
-        errors[code] = errors.get(code, 0) + 1
-        mid = msg.get("id")
-        if mid is not None:
-            self._sends.pop(mid, None)
-            self._updates.pop(mid, None)
+        n = errors.get(code)
+        if n is not None:
+            errors[code] = n + 1
+        else:
+            _bump_new(errors, code)
 
-    # -- snapshot ----------------------------------------------------------
-    def snapshots(self) -> list[ConnectionHistory]:
-        """Copies of the histories so far (state digest computed now if still open)."""
-        return [h.copy() for h in self._done] + [self._snapshot_current()]
-
-    def _snapshot_current(self) -> ConnectionHistory:
+    # -- snapshots ------------------------------------------------------------
+    def snapshot(self) -> ConnectionHistory:
+        """A copy of the current connection (state digest computed now if still open)."""
         for _ in range(3):  # a hook running in another thread can disturb the copy: retry
             try:
                 c = self.h.copy()
@@ -270,37 +373,95 @@ class ConnectionRecorder:
             c.state_digest = state_digest(self._state)
         return c
 
+    def take_published(self) -> tuple[dict[str, dict[str, PublishRecord]], dict[str, AckedSeqs], int]:
+        """Hand over (and forget) the publish records so far: the owner keeps them."""
+        pub, acked, overflow = self._pub, self._acked, self._pub_overflow
+        self._pub, self._acked, self._pub_count, self._pub_overflow = {}, {}, 0, 0
+        return pub, acked, overflow
 
-def _remember(d: dict, key: Any, value: Any) -> None:
-    if key is None:
-        return
-    d[key] = value
-    if len(d) > INFLIGHT_CAP:
-        try:  # the reader thread may pop concurrently: losing one eviction is harmless
-            del d[next(iter(d))]
-        except (RuntimeError, KeyError, StopIteration):
-            pass
+
+def _message_id(stamp: Stamp | None, message_id: Any) -> Any:
+    if message_id is not None:
+        return message_id
+    return f"{stamp.sender}:{stamp.counter}" if stamp is not None else None
 
 
 class Recorder:
-    """All connections of one process (one Locust worker, or one test)."""
+    """All connections of one process (one Locust worker, or one test).
 
-    def __init__(self, process_id: str = "local") -> None:
+    `adapter` and `capabilities` name what produced the history (the checks answer
+    UNKNOWN for a missing capability, naming the adapter); `capabilities` is taken from
+    the first `opened` hook when not given. `server_stats_before/after` and
+    `server_connections_before/after/source` are set by whoever reads the server.
+    """
+
+    def __init__(self, process_id: str = "local", *, adapter: str | None = None,
+                 capabilities: frozenset[str] | None = None, keep_closed: int = KEEP_CLOSED,
+                 publish_cap: int = PUBLISH_CAP) -> None:
         self.process_id = process_id
+        self.adapter = adapter
+        self.capabilities = None if capabilities is None else frozenset(capabilities)
+        self.keep_closed = keep_closed
+        self.publish_cap = publish_cap
         self.started_at = time.time()
         self.ended_at: float | None = None
         self.complete = False
         self.server_stats_before: dict | None = None
         self.server_stats_after: dict | None = None
-        self._conns: list[ConnectionRecorder] = []
+        self.server_connections_before: int | None = None
+        self.server_connections_after: int | None = None
+        self.server_connections_source: str | None = None
+        self._live: dict[int, ConnectionRecorder] = {}
+        self._closed: deque[ConnectionHistory] = deque()
+        self._all_recs: list[ConnectionRecorder] = []  # only while they hold publish records
+        self._published: dict[str, dict[str, PublishRecord]] = {}
+        self._published_count = 0
+        self._published_overflow = 0
+        self._acked: dict[str, AckedSeqs] = {}
+        self._folded = Folded()
         self._lock = threading.Lock()  # taken per connection, never per message
 
-    def connection(self, user: str, label: str) -> ConnectionRecorder:
-        """A recorder for one new connection (a reconnect gets a new one)."""
-        rec = ConnectionRecorder(user, label, self.process_id)
+    def connection(self, identity: str, label: str) -> ConnectionRecorder:
+        """The hooks for one new connection."""
+        rec = ConnectionRecorder(self, identity, label)
         with self._lock:
-            self._conns.append(rec)
+            self._live[id(rec)] = rec
         return rec
+
+    def _reopened(self, rec: ConnectionRecorder) -> None:
+        with self._lock:
+            self._live[id(rec)] = rec
+
+    def _closed_one(self, rec: ConnectionRecorder) -> None:
+        """A connection closed: keep its history, its publish records; fold the oldest."""
+        with self._lock:
+            self._live.pop(id(rec), None)
+            self._closed.append(rec.h)
+            self._absorb(rec)
+            if self.ended_at is None:
+                while len(self._closed) > self.keep_closed:
+                    fold(self._folded, self._closed.popleft())
+
+    def _absorb(self, rec: ConnectionRecorder) -> None:
+        pub, acked, overflow = rec.take_published()
+        self._published_overflow += overflow
+        self._merge_published(self._published, pub, count=True)
+        for channel, a in acked.items():
+            mine = self._acked.get(channel)
+            self._acked[channel] = a if mine is None else mine.merge(a)
+
+    def _merge_published(self, into: dict, pub: dict, count: bool) -> None:
+        for sender, channels in pub.items():
+            for channel, record in channels.items():
+                mine = into.get(sender, {}).get(channel)
+                if mine is not None:
+                    into[sender][channel] = mine.merge(record)
+                elif count and self._published_count >= self.publish_cap:
+                    self._published_overflow += record.counters.count() + record.counters.overflow
+                else:
+                    if count:
+                        self._published_count += 1
+                    into.setdefault(sender, {})[channel] = record if count else record.copy()
 
     def finish(self, complete: bool = True) -> None:
         """End of run: connections still open get open_at_end. Call after draining.
@@ -309,8 +470,8 @@ class Recorder:
         leave open_at_end set.
         """
         with self._lock:
-            conns = list(self._conns)
-        for rec in conns:
+            live = list(self._live.values())
+        for rec in live:
             if not rec._closed:
                 rec.h.open_at_end = True
         self.ended_at = time.time()
@@ -319,24 +480,36 @@ class Recorder:
     def history(self) -> History:
         """A snapshot of everything recorded so far.
 
-        Take it from the thread/greenlet that drives the connections, or after
-        `finish()`: it reads state that the hooks write without locks.
+        Take it from the greenlet that drives the connections, or after `finish()`:
+        the hooks write without locks.
         """
         with self._lock:
-            conns = list(self._conns)
-        acks: dict[str, SeqSet] = {}
-        sample = Samples()
-        for rec in conns:
-            for user, seqs in rec.acks.items():
-                acks[user] = acks[user].union(seqs) if user in acks else SeqSet(seqs.ranges())
-            sample = sample.merge(rec.acked_ids_sample)
+            live = list(self._live.values())
+            closed = [c.copy() for c in self._closed]
+            published = {s: {ch: r.copy() for ch, r in chs.items()} for s, chs in self._published.items()}
+            acked = {ch: a.copy() for ch, a in self._acked.items()}
+            folded = self._folded.copy()
+            overflow = self._published_overflow
+        for rec in live:
+            self._merge_published(published, dict(rec._pub), count=False)
+            for channel, a in list(rec._acked.items()):
+                mine = acked.get(channel)
+                acked[channel] = a.copy() if mine is None else mine.merge(a)
+            overflow += rec._pub_overflow
         return History(
             started_at=self.started_at,
             ended_at=self.ended_at,
             complete=self.complete and self.ended_at is not None,
-            connections=[c for rec in conns for c in rec.snapshots()],
-            acks=acks,
-            acked_ids_sample=sample,
+            adapter=self.adapter,
+            capabilities=self.capabilities,
+            connections=closed + [rec.snapshot() for rec in live],
+            published=published,
+            published_overflow=overflow,
+            acked_seqs=acked,
+            folded=folded,
             server_stats_before=self.server_stats_before,
             server_stats_after=self.server_stats_after,
+            server_connections_before=self.server_connections_before,
+            server_connections_after=self.server_connections_after,
+            server_connections_source=self.server_connections_source,
         )

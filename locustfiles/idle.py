@@ -2,7 +2,7 @@
 
 from locust import constant, task
 
-from client.connection import State
+from client.transport import State
 from client.errors import ConnectionClosed
 from socketproof.users import WebSocketUser, reported
 

@@ -8,7 +8,9 @@
 # from the JSON reports. Sections 9 (performance) and 12/13 (compression) are skipped.
 #
 # Usage: scripts/autobahn.sh [SECTION ...]      (default: 1 2 3 4 5 6 7 10)
-# Env:   PYTHON (server, default /work/venv/bin/python or python3), PY2 (Python 2.7),
+#        scripts/autobahn.sh --find-python2     (print the Python 2.7 it would use, or exit 2 saying what is missing)
+# Env:   PYTHON (the server's interpreter, with requirements.txt installed; default .venv/bin/python),
+#        PY2 (Python 2.7; default: python2.7 or python2 on PATH, else the newest 2.7 under `pyenv root`),
 #        AUTOBAHN_REPORTS (default reports/autobahn), AUTOBAHN_CASE_TIMEOUT (s per section, default 300)
 # Exit:  0 when no case FAILED or was NON-STRICT, 1 otherwise, 2 on a setup problem.
 set -euo pipefail
@@ -16,9 +18,37 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 VENV="$ROOT/.venv-autobahn"
-PY2="${PY2:-/root/.pyenv/versions/2.7.18/bin/python}"
-if [[ -z "${PYTHON:-}" ]]; then
-  if [[ -x /work/venv/bin/python ]]; then PYTHON=/work/venv/bin/python; else PYTHON=python3; fi
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+
+find_python2() {
+  local candidate root
+  if [[ -n "${PY2:-}" ]]; then
+    candidate="$PY2"
+  else
+    for name in python2.7 python2; do
+      candidate="$(command -v "$name" 2>/dev/null || true)"
+      [[ -n "$candidate" ]] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (2, 7))' 2>/dev/null && break
+      candidate=""
+    done
+    if [[ -z "$candidate" ]] && root="$(pyenv root 2>/dev/null)"; then
+      candidate="$(ls -d "$root"/versions/2.7*/bin/python 2>/dev/null | sort -V | tail -n 1)"
+    fi
+  fi
+  if [[ -n "$candidate" ]] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (2, 7))' 2>/dev/null; then
+    echo "$candidate"
+    return 0
+  fi
+  echo "autobahn: needs Python 2.7 for wstest: none in \$PY2${PY2:+ ($PY2)}, on PATH (python2.7, python2) or under pyenv" >&2
+  return 2
+}
+if [[ "${1:-}" == "--find-python2" ]]; then
+  [[ -x "$VENV/bin/wstest" ]] && { echo "$VENV/bin/python"; exit 0; }
+  find_python2 || exit 2
+  exit 0
+fi
+if [[ ! -x "$PYTHON" ]] && ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "autobahn: no server interpreter at $PYTHON: create .venv (README: Run it) or set PYTHON" >&2
+  exit 2
 fi
 REPORTS="${AUTOBAHN_REPORTS:-$ROOT/reports/autobahn}"
 SECTION_TIMEOUT="${AUTOBAHN_CASE_TIMEOUT:-300}"
@@ -27,7 +57,8 @@ SECTIONS=("$@")
 
 install_wstest() {
   [[ -x "$VENV/bin/wstest" ]] && return 0
-  [[ -x "$PY2" ]] || { echo "autobahn: no Python 2.7 at $PY2 (set PY2)" >&2; return 2; }
+  local PY2
+  PY2="$(find_python2)" || return 2
   echo "autobahn: installing wstest into $VENV" >&2
   "$PY2" -m virtualenv --version >/dev/null 2>&1 || "$PY2" -m pip install --quiet --user "virtualenv<20.22"
   "$PY2" -m virtualenv --quiet "$VENV"

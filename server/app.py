@@ -162,6 +162,8 @@ def _stats() -> Response:
     try:
         claims = verify_token(_bearer(request.headers.get("Authorization")), rt.settings, time.time())
     except AuthError as error:
+        if error.code == "missing_token":  # the handshake's hint names ?token=, which /stats does not read
+            return _reject(401, error.code, "/stats needs an admin token: send 'Authorization: Bearer <jwt>'")
         return _reject(401, error.code, f"/stats needs an admin token: {error.message}")
     if claims.role != "admin":
         return _reject(403, "forbidden", "/stats needs a token with the claim role=admin")

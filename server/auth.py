@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jwt
@@ -60,6 +61,12 @@ def verify_token(token: str | None, settings: Settings, now: float) -> Claims:
         raise AuthError("invalid_token", "token 'sub' must be a non-empty string")
     if not isinstance(exp, (int, float)) or isinstance(exp, bool):
         raise AuthError("invalid_token", "token 'exp' must be a number")
+    try:
+        finite = math.isfinite(exp)  # 1e999 reads as Infinity: a token that never expires
+    except OverflowError:  # an integer too big for a float
+        finite = False
+    if not finite:
+        raise AuthError("invalid_token", "token 'exp' must be a finite number")
     if exp <= now and not faults.accept_expired_tokens:
         raise AuthError("token_expired", "token has expired")
     role = payload.get("role")

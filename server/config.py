@@ -36,6 +36,8 @@ class Settings:
     max_message_bytes: int = 65536
     queue_size: int = 100
     queue_ttl: float = 60.0
+    max_retained_users: int = 10000
+    max_retained_bytes: int = 64 * 1024 * 1024
     heartbeat_interval: float = 20.0
     heartbeat_timeout: float = 10.0
     rate_limit: int = 1000
@@ -96,8 +98,10 @@ def _convert(name: str, value: Any) -> Any:
         return str(value)
     if name == "jwt_audience":
         return str(value) if value not in (None, "") else None
-    if name in ("max_connections_per_user", "max_message_bytes", "queue_size"):
+    if name in ("max_connections_per_user", "max_message_bytes", "queue_size", "max_retained_users"):
         return _as_int(name, value, 1)
+    if name == "max_retained_bytes":
+        return _as_int(name, value, 1024)
     if name == "rate_limit":
         return _as_int(name, value, 0)
     if name in ("queue_ttl", "heartbeat_interval", "heartbeat_timeout", "handshake_timeout"):

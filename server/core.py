@@ -15,7 +15,9 @@ import enum
 import itertools
 import json
 import logging
+import math
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +71,8 @@ class Entry:
     id: Any
     data: Any
     accepted_at: float
+    size: int = 0
+    """What it counts against max_retained_bytes (Hub.retained_bytes)."""
 
     def frame(self) -> dict[str, Any]:
         return {"type": "message", "seq": self.seq, "from": self.sender, "id": self.id, "data": self.data}
@@ -112,12 +116,43 @@ class UserRecord:
 class Counters:
     expired_messages: int = 0
     rejected_queue_full: int = 0
+    rejected_retention_full: int = 0
     heartbeat_timeouts: int = 0
     auth_failures: int = 0
     errors_sent: int = 0
     rate_limited: int = 0
     messages_in: int = 0
     messages_out: int = 0
+
+
+ENTRY_OVERHEAD = 128
+"""Bytes each retained message counts beyond its `send` frame's length (docs/protocol.md section 6)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: Python reads Infinity, which JSON cannot carry
+        raise ValueError(f"{text} is out of the range of a JSON number")
+    return number
+
+
+def parse_json(text: str) -> Any:
+    """Standard JSON only: NaN, Infinity and numbers that overflow to them are refused, so the
+    server never relays what a browser's JSON.parse rejects."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def frame_bytes(message: dict[str, Any]) -> int:
+    """Size of `message` as the transport sends it: UTF-8 JSON, a lone surrogate as a 6-byte escape."""
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass")) + 3 * len(_SURROGATE.findall(text))
 
 
 def _is_id(value: Any) -> bool:
@@ -160,6 +195,10 @@ class Hub:
         self.users: dict[str, UserRecord] = {}
         self.connections: dict[str, Connection] = {}
         self.counters = Counters()
+        self.retained_bytes = 0
+        """Sum of Entry.size over every retention log, bounded by max_retained_bytes."""
+        self._frame_size = 0  # length of the frame being handled: what a send's entry counts
+        self._bound_swept_at = float("-inf")
         self._ids = itertools.count(1)
         self._handlers: dict[str, Callable[[Connection, dict[str, Any], float], list[Outbound]]] = {
             "ping": self._ping,
@@ -218,6 +257,7 @@ class Hub:
             if first_available > start + 1:
                 gap = {"from": start + 1, "to": first_available - 1}
         record.delivered_seq = record.last_seq
+        frames = self._replay_frames(replay)
         welcome = {
             "type": "welcome",
             "protocol": PROTOCOL_VERSION,
@@ -235,16 +275,28 @@ class Hub:
                 "rate_limit": self.settings.rate_limit,
             },
             "last_seq": record.last_seq,
-            "replay": len(replay),
+            "replay": len(frames),
             "resumed": last_seq is not None and gap is None,
             "gap": gap,
             "token_exp": conn.token_exp,
         }
         to_conn = (conn.id,)
         outbound = [Outbound(to_conn, welcome), Outbound(to_conn, self._snapshot(record))]
-        outbound.extend(Outbound(to_conn, entry.frame()) for entry in replay)
+        outbound.extend(Outbound(to_conn, frame) for frame in frames)
         self._count_out(outbound)
         return conn, outbound
+
+    def _replay_frames(self, replay: list[Entry]) -> list[dict[str, Any]]:
+        """The replay's `message` frames; the replay_* fault switches touch only these."""
+        frames = [entry.frame() for entry in replay]
+        faults = self.faults
+        if faults.replay_reorder and len(frames) >= 2:
+            frames[0], frames[1] = frames[1], frames[0]
+        if faults.replay_drop and frames:
+            del frames[0]
+        if faults.replay_duplicate and frames:
+            frames.insert(1, dict(frames[0]))
+        return frames
 
     def close(self, conn: Connection, now: float) -> None:
         """Forget a connection that ended, however it ended."""
@@ -271,8 +323,9 @@ class Hub:
         try:
             if not isinstance(frame, str):
                 raise RequestError("unsupported_frame", "binary frames are not supported; send JSON text")
+            self._frame_size = len(frame)
             try:
-                message = json.loads(frame)
+                message = parse_json(frame)
             except ValueError as error:
                 raise RequestError("bad_json", f"not valid JSON: {error}") from None
             except RecursionError:  # e.g. "[[[[...": hostile input, not a server failure
@@ -336,6 +389,8 @@ class Hub:
             raise RequestError("missing_field", "'to' is required", field="to")
         if not isinstance(to, str) or not to:
             raise RequestError("invalid_field", "'to' must be a non-empty user id", field="to")
+        size = self._frame_size + ENTRY_OVERHEAD
+        self._check_retention(to, size, now)
         record = self._record(to)
         live = bool(record.connections)
         self._expire(record, now)
@@ -349,17 +404,44 @@ class Hub:
                 "queue_full", f"the queue of user {to!r} is full ({self.settings.queue_size} messages)"
             )
         record.last_seq += 1
-        entry = Entry(record.last_seq, conn.user, request_id, message.get("data"), now)
+        entry = Entry(record.last_seq, conn.user, request_id, message.get("data"), now, size)
         record.log.append(entry)
+        self.retained_bytes += size
         record.last_activity = now
         if not self.faults.queue_unbounded:
             while len(record.log) > self.settings.queue_size:
-                record.log.popleft()
+                self.retained_bytes -= record.log.popleft().size
         outbound = [Outbound((conn.id,), {"type": "ack", "id": request_id, "seq": entry.seq, "queued": not live})]
         if live:
             record.delivered_seq = entry.seq
             outbound.extend(self._deliver(record, entry))
         return outbound
+
+    def _check_retention(self, to: str, size: int, now: float) -> None:
+        """Refuse a send that would pass max_retained_users (a new recipient) or max_retained_bytes,
+        after one sweep: made-up recipients and big messages must not grow memory without bound."""
+        settings = self.settings
+        new_user = to not in self.users
+        if not (new_user and len(self.users) >= settings.max_retained_users) and (
+            self.retained_bytes + size <= settings.max_retained_bytes
+        ):
+            return
+        if now - self._bound_swept_at >= 1.0:  # at most one sweep a second: a flood must not buy a scan each
+            self._bound_swept_at = now
+            self.sweep(now)
+        if new_user and len(self.users) >= settings.max_retained_users:
+            self.counters.rejected_retention_full += 1
+            raise RequestError(
+                "retention_full",
+                f"the server already keeps {len(self.users)} users (max_retained_users); try again later",
+            )
+        if self.retained_bytes + size > settings.max_retained_bytes:
+            self.counters.rejected_retention_full += 1
+            raise RequestError(
+                "retention_full",
+                f"the server's retained messages would pass {settings.max_retained_bytes} bytes "
+                "(max_retained_bytes); try again later",
+            )
 
     def _deliver(self, record: UserRecord, entry: Entry) -> list[Outbound]:
         """Frames that carry `entry` to every live connection of its user (fault switches apply)."""
@@ -415,12 +497,23 @@ class Hub:
                 f"base_version {base} is not the current version {record.version}",
                 current_version=record.version,
             )
-        record.previous = (record.version, dict(record.state))
+        state = dict(record.state)
         for key, value in patch.items():
             if value is None:
-                record.state.pop(key, None)
+                state.pop(key, None)
             else:
-                record.state[key] = value
+                state[key] = value
+        limit = self.settings.max_message_bytes
+        snapshot_bytes = frame_bytes({"type": "snapshot", "version": record.version + 1, "state": state})
+        if snapshot_bytes > limit:
+            raise RequestError(
+                "state_too_large",
+                f"the state document would be {snapshot_bytes} bytes as a snapshot, over max_message_bytes "
+                f"({limit}); it is unchanged",
+                current_version=record.version,
+            )
+        record.previous = (record.version, record.state)
+        record.state = state
         record.version += 1
         outbound = [Outbound((conn.id,), _reply(message, {"type": "ack", "version": record.version}))]
         others = tuple(cid for cid in record.connections if cid != conn.id)
@@ -453,6 +546,7 @@ class Hub:
         log_ = record.log
         while log_ and log_[0].accepted_at <= deadline:
             entry = log_.popleft()
+            self.retained_bytes -= entry.size
             if entry.seq > record.delivered_seq:
                 self.counters.expired_messages += 1
                 record.expired_seq = entry.seq  # gone for good: no longer waiting
@@ -483,6 +577,7 @@ class Hub:
             "retained_users": len(self.users),
             "queued_messages": sum(record.undelivered() for record in self.users.values()),
             "retained_messages": sum(len(record.log) for record in self.users.values()),
+            "retained_bytes": self.retained_bytes,
             **counters,
             "uptime_s": round(now - self.started_at, 3),
             "faults": self.faults.active(),

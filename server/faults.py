@@ -16,6 +16,9 @@ _FLAGS = (
     "no_queue_expiry",
     "queue_unbounded",
     "stale_snapshot",
+    "replay_reorder",
+    "replay_drop",
+    "replay_duplicate",
 )
 KNOWN_FAULTS = (*_PROBABILITIES, "delay_ms", "crash_on", *_FLAGS)
 
@@ -36,6 +39,12 @@ class Faults:
     no_queue_expiry: bool = False
     queue_unbounded: bool = False
     stale_snapshot: bool = False
+    replay_reorder: bool = False
+    """The first two messages of every resume replay swap places (live traffic untouched)."""
+    replay_drop: bool = False
+    """The first message of every resume replay is skipped (the welcome counts what is sent)."""
+    replay_duplicate: bool = False
+    """The first message of every resume replay is sent twice."""
 
     def active(self) -> dict[str, object]:
         """The switches that differ from the default, for logs and /stats."""

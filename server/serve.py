@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import socket
@@ -14,7 +15,7 @@ import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from server.app import UPGRADED_KEY, create_app
-from server.config import SETTING_NAMES, ConfigError
+from server.config import DEFAULT_SECRET, SETTING_NAMES, ConfigError
 
 log = logging.getLogger("socketproof.server")
 
@@ -67,6 +68,35 @@ class ClosingHandler(WSGIHandler):
             self._deadline.close()
 
 
+def is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback one (0.0.0.0, '' and :: are not)."""
+    if not host:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
+
+
+def development_secret_problem(jwt_secret: str, host: str) -> tuple[bool, str] | None:
+    """(fatal, line) when the server would run with the public development secret printed in
+    server/config.py: anyone could mint an admin token. Off loopback that is refused."""
+    if jwt_secret != DEFAULT_SECRET:
+        return None
+    setting = "setting 'jwt_secret' (SOCKETPROOF_JWT_SECRET)"
+    if not is_loopback(host):
+        return True, (
+            f"python -m server: error: {setting} is the public development secret; refusing to listen on "
+            f"{host or 'every interface'}, which is not loopback: set SOCKETPROOF_JWT_SECRET "
+            "(or --set jwt_secret=...)"
+        )
+    return False, (
+        f"python -m server: note: {setting} is the public development secret; anyone can mint tokens "
+        "for it, so it is only accepted on loopback"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m server",
@@ -101,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"python -m server: error: {error}", file=sys.stderr)
         return 2
+    problem = development_secret_problem(app.extensions["socketproof"].settings.jwt_secret, args.host)
+    if problem is not None:
+        print(problem[1], file=sys.stderr, flush=True)
+        if problem[0]:
+            return 2
     try:
         server = WSGIServer((args.host, args.port), app, handler_class=ClosingHandler, log=None)
         server.handshake_timeout = app.extensions["socketproof"].settings.handshake_timeout

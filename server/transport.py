@@ -36,8 +36,9 @@ SEND_TIMEOUT = 10.0  # a peer that reads nothing for this long is dropped
 CLOSE_TIMEOUT = 1.0  # how long we wait for the peer's close frame before ending TCP
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-"""One encoder for every frame: json.dumps with options builds a new one per call."""
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+"""One encoder for every frame: json.dumps with options builds a new one per call. No NaN or
+Infinity ever goes out (browsers' JSON.parse rejects them); the core refuses them coming in."""
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -14,8 +14,6 @@ import json
 import logging
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import gevent
@@ -23,7 +21,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from checks import History
 from client.tokens import mint_admin_token
-from socketproof import reports
+from socketproof import http_get, reports
 from socketproof.judge import Judgement, format_table, judge, stats_table
 
 log = logging.getLogger("socketproof")
@@ -109,12 +107,12 @@ class RunChecker:
         host = self.environment.host
         if not host:
             return None
-        request = urllib.request.Request(http_base(host) + "/stats")
-        request.add_header("Authorization", f"Bearer {self.admin_token()}")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return json.loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        try:  # http_get: the admin token never follows a redirect (issue 12, finding 6)
+            answer = http_get.get(http_base(host) + "/stats", {"Authorization": f"Bearer {self.admin_token()}"}, 5.0)
+            if answer.status != 200:
+                raise http_get.HttpGetError(f"HTTP {answer.status}")
+            return json.loads(answer.body)
+        except (http_get.HttpGetError, ValueError) as error:
             log.warning("cannot read %s/stats for the cleanup check: %s", http_base(host), error)
             return None
 

@@ -9,6 +9,14 @@ from typing import Any
 
 DEFAULT_SECRET = "socketproof-development-secret-change-me"
 
+SECRET_OPTIONS: dict[str, str] = {
+    "jwt_secret": "SOCKETPROOF_JWT_SECRET",
+    "admin_token": "SOCKETPROOF_ADMIN_TOKEN",
+}
+"""Options whose values never reach the web UI page, a report, a log line or a JSON endpoint
+(socketproof.secret_options), with the environment variable each can come from instead. Declare
+a new secret option here and with `is_secret=True`."""
+
 
 @dataclasses.dataclass(frozen=True)
 class LoadOptions:
@@ -39,7 +47,8 @@ def add_arguments(parser: Any) -> None:
         "--jwt-secret",
         default="",
         is_secret=True,
-        help="HMAC secret to mint user tokens (empty: $SOCKETPROOF_JWT_SECRET or the development secret)",
+        help="HMAC secret to mint user tokens (empty: $SOCKETPROOF_JWT_SECRET, else a random one for the "
+        "embedded server or the development secret for --host; in the web UI: the one given at start-up)",
     )
     group.add_argument("--jwt-audience", default="", help="'aud' claim for minted tokens (default none)")
     group.add_argument("--identities", type=int, default=20, help="size of the pool of user identities (default 20)")
@@ -79,11 +88,16 @@ def add_arguments(parser: Any) -> None:
         default="",
         is_secret=True,
         help="token with role=admin for the server's /stats (empty: $SOCKETPROOF_ADMIN_TOKEN, else minted "
-        "from the JWT secret)",
+        "from the JWT secret; in the web UI: the one given at start-up)",
     )
     group.add_argument(
         "--drain", type=float, default=1.0, help="seconds for in-flight messages to land at the end (default 1)"
     )
+    group.add_argument("--proxy-faults", default="", include_in_web_ui=False,
+                       help="put the fault proxy in front of the target for the run, e.g. drop=0.2 or none "
+                       "(python -m socketproof.proxy --help lists the faults)")
+    group.add_argument("--proxy-seed", type=int, default=None, include_in_web_ui=False,
+                       help="seed for --proxy-faults' random choices (default random)")
     add_capacity_arguments(group)
 
 
@@ -125,10 +139,9 @@ def resolve_secrets(parsed: Any) -> None:
     """
     if parsed is None:
         return
-    if not getattr(parsed, "jwt_secret", ""):
-        parsed.jwt_secret = default_secret()
-    if not getattr(parsed, "admin_token", ""):
-        parsed.admin_token = os.environ.get("SOCKETPROOF_ADMIN_TOKEN", "")
+    from socketproof.secret_options import StartupSecrets  # it imports this module
+
+    StartupSecrets.capture(parsed, os.environ).apply(parsed, embedded=False)
 
 
 def number_option(options: Any, name: str, kind: type, low: float, high: float | None = None) -> Any:

@@ -6,8 +6,10 @@ listeners once; Python's import cache keeps it from happening twice.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -27,9 +29,10 @@ from socketproof.options import (
     add_arguments,
     drain_seconds,
     load_options,
-    resolve_secrets,
 )
+from socketproof.proxy.locust_run import start_for_run as start_proxy_for_run
 from socketproof.run import RunState
+from socketproof.secret_options import StartupSecrets, hide_in_form, install_log_filter, redact
 
 log = logging.getLogger("socketproof")
 
@@ -40,6 +43,7 @@ warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
 _STATE_KEY = "socketproof_run_state"
 _CHECKER_KEY = "socketproof_checker"
 _PROGRESS_KEY = "socketproof_progress"
+_SECRETS_KEY = "socketproof_startup_secrets"
 CHECKS_TAB = "socketproof-checks"
 
 
@@ -93,8 +97,11 @@ def _add_arguments(parser: Any, **_: Any) -> None:
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     worker = isinstance(environment.runner, WorkerRunner)
-    if not worker:
-        resolve_secrets(environment.parsed_options)
+    install_log_filter(lambda: secret_values(environment))
+    if not worker:  # workers get the master's secrets with its options
+        startup = StartupSecrets.capture(environment.parsed_options, os.environ, embedded=not environment.host)
+        startup.apply(environment.parsed_options, embedded=not environment.host)
+        setattr(environment, _SECRETS_KEY, startup)
     try:
         load = load_options(environment.parsed_options)
         checks = check_options(environment.parsed_options, load)
@@ -110,6 +117,9 @@ def _on_init(environment: Any, **_: Any) -> None:
             embedded.start_if_no_host(environment, load.jwt_secret)
         except RuntimeError as error:
             usage_error(f"could not start the embedded reference server: {error}")
+        start_proxy_for_run(environment)  # --proxy-faults: the fault proxy in front of the target
+        if embedded.host():
+            startup.embedded_hosts = (str(embedded.host()), str(environment.host))
         _preflight(environment, load)
         if capacity is not None:
             install_capacity(environment, checker, capacity)
@@ -119,6 +129,25 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 def checker_of(environment: Any) -> RunChecker:
     return getattr(environment, _CHECKER_KEY)
+
+
+def secret_values(environment: Any) -> list[str]:
+    """The secret values this process knows of, for redaction (socketproof.secret_options)."""
+    startup = getattr(environment, _SECRETS_KEY, None) or StartupSecrets({})
+    return startup.values(environment.parsed_options)
+
+
+def _apply_secrets(environment: Any) -> None:
+    """Fill the secrets the start form posted empty, for this run's host; the /stats reads use them."""
+    startup = getattr(environment, _SECRETS_KEY, None)
+    parsed = environment.parsed_options
+    if startup is None or parsed is None:
+        return
+    startup.apply(parsed, embedded=environment.host in startup.embedded_hosts)
+    checker = checker_of(environment)
+    checker.options = dataclasses.replace(
+        checker.options, jwt_secret=parsed.jwt_secret, admin_token=str(parsed.admin_token or "") or None
+    )
 
 
 def _preflight(environment: Any, load: LoadOptions) -> None:
@@ -142,10 +171,10 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if hasattr(environment, _STATE_KEY):
         delattr(environment, _STATE_KEY)
     if not isinstance(environment.runner, WorkerRunner):
-        resolve_secrets(environment.parsed_options)  # before the master sends its options to workers
         if not environment.host and embedded.host():  # the web UI's host field was emptied
             environment.host = embedded.host()
             log.info("no host in the start form: using the embedded reference server at %s", environment.host)
+        _apply_secrets(environment)  # before the master sends its options to workers
         if environment.web_ui is not None:  # the start form may have changed the host or the secret
             try:
                 _preflight(environment, load_options(environment.parsed_options))
@@ -194,6 +223,15 @@ _current: dict[str, RunChecker] = {}
 def _extend_web_ui(environment: Any, checker: RunChecker) -> None:
     """A "Checks" tab with the verdicts, live while the run goes; verdicts in the HTML report."""
     web_ui = environment.web_ui
+    update_template_args = web_ui.update_template_args
+
+    def _update_template_args_without_secrets() -> None:
+        """Locust fills the start form with every option's value: blank the secret ones."""
+        update_template_args()
+        hide_in_form(web_ui.template_args)
+
+    web_ui.update_template_args = _update_template_args_without_secrets
+    hide_in_form(web_ui.template_args)
     web_ui.template_args["extended_tabs"] = [{"title": "Checks", "key": CHECKS_TAB}]
     web_ui.template_args["extended_tables"] = [
         {
@@ -222,4 +260,17 @@ def _extend_web_ui(environment: Any, checker: RunChecker) -> None:
         elif request.path == "/stats/report" and response.mimetype == "text/html":
             response.direct_passthrough = False
             response.set_data(checker.html_page(response.get_data(as_text=True)))
+        return _without_secrets(response)
+
+    def _without_secrets(response: Any) -> Any:
+        """The last net: no answer of the web UI carries a secret's value, whatever put it there."""
+        if response.direct_passthrough or not (response.is_json or response.mimetype in _TEXT_TYPES):
+            return response
+        body = response.get_data(as_text=True)
+        cleaned = redact(body, secret_values(environment))
+        if cleaned != body:
+            response.set_data(cleaned)
         return response
+
+
+_TEXT_TYPES = ("text/html", "text/plain", "text/csv")

@@ -13,6 +13,7 @@ import dataclasses
 from client import ProtocolClient
 from client.errors import HandshakeRejected, SocketproofError, Timeout
 from client.tokens import mint_token
+from socketproof import run_length
 from socketproof.options import LoadOptions
 
 PREFLIGHT_USER = "socketproof-preflight"
@@ -44,8 +45,11 @@ def ws_url(host: str, ws_path: str) -> str:
     return host.rstrip("/") + ws_path
 
 
-def check(host: str, options: LoadOptions, timeout: float = TIMEOUT) -> Finding | None:
-    """Connect once as the users would; None when the server welcomed us."""
+def check(
+    host: str, options: LoadOptions, timeout: float = TIMEOUT, run_time: float | None = None
+) -> Finding | None:
+    """Connect once as the users would; None when the server welcomed us and the run
+    (`run_time` seconds) is long enough for what its welcome announces."""
     url = ws_url(host, options.ws_path)
     if "://" not in host:
         return Finding(True, f"--host must be a URL like ws://host:port, got {host!r}")
@@ -67,7 +71,8 @@ def check(host: str, options: LoadOptions, timeout: float = TIMEOUT) -> Finding 
             client.close()
         except SocketproofError:
             pass
-    return None
+    short = run_length.warning(client.welcome or {}, run_time)
+    return None if short is None else Finding(False, short)
 
 
 def rejected(url: str, host: str, options: LoadOptions, error: HandshakeRejected) -> Finding:

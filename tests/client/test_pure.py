@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client.connection import ProtocolClient, normalize_url
+from client import ProtocolClient, normalize_url
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from client import ProtocolClient, Timeout
-from client.connection import State
+from client.transport import State
 from tests.reliability.locustrun import start_locust
 from tests.support.faultproxy import FaultProxy
 from tests.support.server import ServerHandle, running_server

@@ -829,3 +829,39 @@ def test_fault_accept_any_signature(faults: str) -> None:
     else:
         assert net.hub.authenticate(forged, T0).user == "alice"
         assert reply["type"] == "refreshed"
+
+
+def resumed_replay(faults: str, queued: int) -> tuple[dict[str, Any], list[int], list[int]]:
+    """bob saw seq 1 live, went away while `queued` more arrived, and resumes with last_seq=1:
+    (welcome, replayed seqs, seqs of the live message sent after the replay)."""
+    net, alice, bob = live_pair(faults)
+    blast(net, alice, 1)
+    assert net.seqs(bob) == [1]
+    net.hub.close(bob, T0)
+    blast(net, alice, queued)
+    back, frames = net.opening("bob", T0 + 1, last_seq=1)
+    welcome, replayed = frames[0], [frame["seq"] for frame in frames[2:]]
+    assert welcome["replay"] == len(replayed)  # the welcome counts what is really sent
+    net.handle(alice, {"type": "send", "id": "live", "to": "bob", "data": "live"}, T0 + 1)
+    return welcome, replayed, net.seqs(back)
+
+
+@pytest.mark.parametrize(
+    ("faults", "expected"),
+    [
+        ("", [2, 3, 4, 5]),
+        ("replay_reorder", [3, 2, 4, 5]),
+        ("replay_drop", [3, 4, 5]),
+        ("replay_duplicate", [2, 2, 3, 4, 5]),
+    ],
+)
+def test_replay_faults_touch_only_the_replay(faults: str, expected: list[int]) -> None:
+    welcome, replayed, live = resumed_replay(faults, 4)
+    assert replayed == expected
+    assert (welcome["resumed"], welcome["gap"], welcome["last_seq"]) == (True, None, 5)  # the welcome is honest
+    assert live == [6]  # live traffic after the replay is untouched
+
+
+@pytest.mark.parametrize("faults", ["replay_reorder", "replay_duplicate"])
+def test_replay_faults_leave_an_empty_replay_alone(faults: str) -> None:
+    assert resumed_replay(faults, 0)[1:] == ([], [2])

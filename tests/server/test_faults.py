@@ -17,7 +17,8 @@ def test_empty_text_means_no_faults() -> None:
 def test_every_switch_parses() -> None:
     text = (
         "drop=0.05, duplicate=0.1,reorder=1,delay_ms=200,crash_on=echo,leak_connections,skip_heartbeat,"
-        "accept_expired_tokens,accept_any_signature=true,no_queue_expiry=on,queue_unbounded=1,stale_snapshot=yes"
+        "accept_expired_tokens,accept_any_signature=true,no_queue_expiry=on,queue_unbounded=1,stale_snapshot=yes,"
+        "replay_reorder,replay_drop,replay_duplicate"
     )
     faults = parse_faults(text)
     assert faults == Faults(
@@ -33,6 +34,9 @@ def test_every_switch_parses() -> None:
         no_queue_expiry=True,
         queue_unbounded=True,
         stale_snapshot=True,
+        replay_reorder=True,
+        replay_drop=True,
+        replay_duplicate=True,
     )
     assert set(faults.active()) == set(KNOWN_FAULTS)
 

@@ -25,6 +25,11 @@ FAULTS = [
     ("delay_ms=200", ["--threshold", "echo:p95<50"], "timing", "threshold"),
     ("skip_heartbeat", [], "heartbeat", "no_pings"),
     ("stale_snapshot", [], "state", "version"),
+    # Only the offline flow (locustfiles/offline.py) resumes with replays of several messages:
+    # about 15 resumes in 8 s, and every one of them proves the fault.
+    ("replay_reorder", [], "ordering", "out_of_order"),
+    ("replay_drop", [], "loss", "lost"),
+    ("replay_duplicate", [], "duplicates", "duplicate_seq"),
     ("", [], None, None),
 ]
 

@@ -51,6 +51,14 @@ _DELIVERY_TESTS = [
     "test_message_ordering.py::test_seqs_are_per_user",
     "test_message_ordering.py::test_concurrent_senders_give_every_tab_the_same_order",
 ]
+_REPLAY_FILES = [f"{CORE}test_message_queue_basic.py", f"{CORE}test_message_ordering.py"]
+_REPLAY_TESTS = [
+    "test_message_queue_basic.py::test_offline_messages_are_queued_and_flushed_in_order",
+    "test_message_queue_basic.py::test_last_seq_resume_replays_exactly_what_was_missed",
+    "test_message_queue_basic.py::test_full_queue_refuses_the_sender_with_queue_full",
+    "test_message_ordering.py::test_resume_mid_stream_keeps_one_order",
+]
+"""Tests with a resume replay of two messages or more: the replay_* switches touch nothing else."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +123,9 @@ FAULTS = [
         [f"{CORE}test_message_queue_basic.py"],
         ["test_message_queue_basic.py::test_full_queue_refuses_the_sender_with_queue_full"],
     ),
+    Fault("replay_reorder", _REPLAY_FILES, _REPLAY_TESTS),
+    Fault("replay_drop", _REPLAY_FILES, _REPLAY_TESTS),
+    Fault("replay_duplicate", _REPLAY_FILES, _REPLAY_TESTS),
     Fault(
         "stale_snapshot",
         [f"{CORE}test_state_sync.py"],

@@ -6,6 +6,10 @@
 - `configured_server(**settings)`: a dedicated embedded server with those settings,
   shared by the tests of one module that ask for the same settings; skipped with a
   reason against an external target, where nobody can switch the server's settings.
+- `target_with(**settings)`: the same against the embedded server; against an external
+  target, that target itself when the settings its welcome announces are fast enough for
+  the test (support.FAST_ENOUGH), else a skip naming the announced values. It returns the
+  server and the values the test must use.
 - Every embedded server also gets SOCKETPROOF_FAULTS (the fault matrix uses it).
 - `metrics`: per-test latency/throughput, written to reports/core-metrics.json
   (or SOCKETPROOF_METRICS_OUT) and summarised at the end of the run.
@@ -26,9 +30,12 @@ from tests.unified.websocket.metrics import MetricsStore, TestMetrics, table
 from tests.unified.websocket.support import (
     Baseline,
     Clients,
+    Target,
+    announced_settings,
     external_target,
     external_url,
     skip_reason,
+    too_slow,
     with_env_faults,
 )
 
@@ -61,6 +68,37 @@ def configured_server() -> Iterator[Callable[..., ServerHandle]]:
             return started[key]
 
         yield start
+
+
+_announced: dict[str, dict[str, Any]] = {}
+
+
+def _announced_by(server: ServerHandle) -> dict[str, Any]:
+    """What the external target's welcome announces (read once per session)."""
+    if server.ws_url not in _announced:
+        opened = Clients(server)
+        try:
+            client = opened.open()
+            _announced[server.ws_url] = announced_settings(client.welcome or {})
+        finally:
+            opened.close_all()
+    return _announced[server.ws_url]
+
+
+@pytest.fixture(scope="module")
+def target_with(configured_server: Callable[..., ServerHandle]) -> Callable[..., Target]:
+    def pick(**settings: Any) -> Target:
+        url = external_url()
+        if url is None:
+            return Target(configured_server(**settings), dict(settings))
+        target = external_target(url)
+        announced = _announced_by(target)
+        reason = too_slow(announced, settings)
+        if reason is not None:
+            pytest.skip(reason)
+        return Target(target, {name: announced[name] for name in settings})
+
+    return pick
 
 
 @pytest.fixture

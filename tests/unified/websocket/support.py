@@ -9,6 +9,7 @@ against a broken server.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import uuid
@@ -60,6 +61,54 @@ def external_target(url: str) -> ServerHandle:
 def skip_reason(settings: dict[str, Any]) -> str:
     shown = ", ".join(f"{name}={value}" for name, value in sorted(settings.items()))
     return f"needs server setting {shown}; not possible against {ENV_TARGET}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A server to test settings on, and the values of those settings it runs with."""
+
+    server: ServerHandle
+    settings: dict[str, Any]
+
+
+FAST_ENOUGH: dict[str, float] = {
+    "heartbeat_interval": 2.0,
+    "heartbeat_timeout": 2.0,
+    "queue_size": 200,
+    "queue_ttl": 2.0,
+}
+"""The largest announced value of each setting at which a test that depends on it still runs in
+seconds against an external target (a heartbeat test waits several intervals, an expiry test a
+queue_ttl, a full-queue test sends queue_size messages)."""
+
+
+def announced_settings(welcome: dict[str, Any]) -> dict[str, Any]:
+    """The settings a welcome announces, named as the reference server's settings."""
+    heartbeat = welcome.get("heartbeat") or {}
+    limits = welcome.get("limits") or {}
+    return {
+        "heartbeat_interval": heartbeat.get("interval"),
+        "heartbeat_timeout": heartbeat.get("timeout"),
+        **{name: limits.get(name) for name in ("queue_size", "queue_ttl", "max_connections_per_user", "rate_limit")},
+    }
+
+
+def too_slow(announced: dict[str, Any], names: Iterable[str]) -> str | None:
+    """Why a test that needs settings `names` cannot run fast against a target announcing
+    `announced`, or None when it can."""
+    names = list(names)
+    bad = [
+        name
+        for name in names
+        if not isinstance(announced.get(name), (int, float))
+        or isinstance(announced.get(name), bool)
+        or not 0 < announced[name] <= FAST_ENOUGH[name]
+    ]
+    if not bad:
+        return None
+    shown = ", ".join(f"{name}={announced.get(name)}" for name in names)
+    needed = ", ".join(f"{name} <= {FAST_ENOUGH[name]:g}" for name in names)
+    return f"{ENV_TARGET} announces {shown}; this test runs against it when {needed} (start it so to run it)"
 
 
 def new_user(tag: str = "u") -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from client import ConnectionClosed, HandshakeRejected, ProtocolClient, State
+from client.hooks import NoHooks
 from tests.support.rawws import OP_PING, OP_PONG, OP_TEXT, RawWebSocket, new_key, upgrade_headers
 from tests.support.server import ServerHandle
 from tests.unified.websocket.metrics import TestMetrics
@@ -61,15 +62,11 @@ def test_client_goes_connecting_open_closed_over_a_two_way_channel(
     user, peer = new_user(), new_user()
     seen: list[State] = []
 
-    class StateRecorder:
+    class StateRecorder(NoHooks):
         """Recorder hooks run inside connect(): the state then must be CONNECTING."""
 
-        def opened(self, welcome: dict[str, Any], requested_last_seq: int | None, t: float) -> None:
+        def opened(self, t: float, **info: Any) -> None:
             seen.append(client.state)
-
-        def sent(self, msg: dict[str, Any], t: float) -> None: ...
-        def received(self, msg: dict[str, Any], t: float) -> None: ...
-        def server_ping(self, t: float) -> None: ...
 
         def closed(self, code: int | None, reason: str, initiator: str, t: float) -> None:
             seen.append(client.state)

@@ -1,4 +1,8 @@
-"""Core test 6: the offline queue: queued in order, flushed on reconnect, resumable, bounded, expiring."""
+"""Core test 6: the offline queue: queued in order, flushed on reconnect, resumable, bounded, expiring.
+
+The bound and the expiry run against an external target too, with the `queue_size` and
+`queue_ttl` its welcome announces, when they are small enough (support.FAST_ENOUGH).
+"""
 
 from __future__ import annotations
 
@@ -85,11 +89,13 @@ def test_bad_last_seq_is_rejected(server: ServerHandle, clients: Clients, baseli
     baseline.assert_restored()
 
 
-def test_full_queue_refuses_the_sender_with_queue_full(configured_server, metrics: TestMetrics) -> None:  # type: ignore[no-untyped-def]
-    with on_own_server(configured_server(queue_size=QUEUE_SIZE)) as (clients, base):
+def test_full_queue_refuses_the_sender_with_queue_full(target_with, metrics: TestMetrics) -> None:  # type: ignore[no-untyped-def]
+    target = target_with(queue_size=QUEUE_SIZE)
+    size = int(target.settings["queue_size"])
+    with on_own_server(target.server) as (clients, base):
         sender, receiver = new_user("s"), new_user("r")
         out = clients.open(sender)
-        for i in range(QUEUE_SIZE):
+        for i in range(size):
             assert metrics.timed(send, out, receiver, i)["seq"] == i + 1
         for i in range(3):
             with pytest.raises(ProtocolError) as caught:
@@ -99,19 +105,21 @@ def test_full_queue_refuses_the_sender_with_queue_full(configured_server, metric
         base.wait_delta("rejected_queue_full", 3)
         inbox = clients.open(receiver)
         assert inbox.session is not None
-        assert [m["data"] for m in inbox.session.replayed] == list(range(QUEUE_SIZE))  # nothing silently dropped
-        assert send(out, receiver, "after")["seq"] == QUEUE_SIZE + 1  # refused sends used no seq
+        assert [m["data"] for m in inbox.session.replayed] == list(range(size))  # nothing silently dropped
+        assert send(out, receiver, "after")["seq"] == size + 1  # refused sends used no seq
         out.close(), inbox.close()
 
 
-def test_expired_messages_are_not_delivered_and_are_counted(configured_server) -> None:  # type: ignore[no-untyped-def]
-    with on_own_server(configured_server(queue_ttl=QUEUE_TTL)) as (clients, base):
+def test_expired_messages_are_not_delivered_and_are_counted(target_with) -> None:  # type: ignore[no-untyped-def]
+    target = target_with(queue_ttl=QUEUE_TTL)
+    ttl = float(target.settings["queue_ttl"])
+    with on_own_server(target.server) as (clients, base):
         sender, receiver = new_user("s"), new_user("r")
         out = clients.open(sender)
         for i in range(3):
             assert send(out, receiver, i)["queued"] is True
         base.wait_delta("queued_messages", 3)
-        base.wait_delta("expired_messages", 3, timeout=QUEUE_TTL + 1.5)
+        base.wait_delta("expired_messages", 3, timeout=ttl + 1.5)
         assert base.delta("queued_messages") == 0
         fresh = send(out, receiver, "fresh")  # a new one after the expiry is still delivered
         inbox = clients.open(receiver)

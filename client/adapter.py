@@ -1,0 +1,305 @@
+"""The adapter seam: what one wire protocol tells the protocol-free client.
+
+An adapter is sans-I/O, like `websockets`' Protocol: whole WebSocket messages (frames)
+in, events out, and the frames to send. It owns no socket, no thread and no clock
+beyond the times it is handed; `client/client.py` moves the frames (through
+`client/transport.py`), waits for replies, fires Locust's request event and records
+the history. One `Adapter` per run (built from the options); one `AdapterSession`
+per connection.
+
+What an adapter declares (`capabilities`) decides what the checks can judge: a check
+that needs a capability the adapter lacks answers UNKNOWN with the reason, never PASS
+and never FAIL (see docs/adapters.md, "What each check needs").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from client.errors import SocketproofError
+
+Frame = str | bytes
+"""One whole WebSocket message: str is sent as a text frame, bytes as a binary frame."""
+
+# -- capabilities ---------------------------------------------------------------
+
+ROUND_TRIP = "round_trip"
+"""`request("echo", ...)` is a side-effect-free round trip (latency without delivery)."""
+PUBLISH_ACK = "publish_ack"
+"""The server acknowledges each publish: loss is judged on acknowledged stamps only."""
+SUBSCRIBE = "subscribe"
+"""Channels are joined explicitly (rooms, subscriptions); without it a connection's
+channels are the ones its session names in `Ready.channels` (e.g. its own user)."""
+SERVER_SEQ = "server_seq"
+"""Deliveries carry the server's own per-channel sequence number (`Delivery.seq`)."""
+RESUME = "resume"
+"""A reconnect resumes from an offset and the server replays what was missed."""
+VERSIONED_STATE = "versioned_state"
+"""A state document with versions (`StateChange` events): the state check and flow."""
+SERVER_STATS = "server_stats"
+"""The server's own /stats endpoint gives its connection count (cleanup) with an admin token."""
+HEARTBEAT = "heartbeat"
+"""The protocol announces its heartbeat interval (`Ready.heartbeat`): the heartbeat check
+judges the server's pings against it. Without it, WebSocket ping frames are still recorded."""
+
+ALL_CAPABILITIES = frozenset(
+    {ROUND_TRIP, PUBLISH_ACK, SUBSCRIBE, SERVER_SEQ, RESUME, VERSIONED_STATE, SERVER_STATS, HEARTBEAT}
+)
+
+
+# -- stamps -------------------------------------------------------------------------
+
+_STAMP_RE = re.compile(r"sp1\|([^|\s]{1,200})\|([^|\s]{0,200})\|(\d{1,18})\|(\d{1,12}\.\d{1,9})\|")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stamp:
+    """What a Locust user puts inside every payload it publishes.
+
+    `sender` is the publishing connection's label (unique in the run, process included),
+    `counter` counts that sender's publishes to `channel` from 1 with no gaps, and
+    `sent_at` is `time.time()` at publish. The checks judge ordering, duplicates and
+    loss from stamps alone, so any protocol that carries a string can be judged.
+    """
+
+    sender: str
+    channel: str
+    counter: int
+    sent_at: float
+
+    def encode(self) -> str:
+        """`sp1|sender|channel|counter|sent_at|`: one token, findable inside any text."""
+        return f"sp1|{self.sender}|{self.channel}|{self.counter}|{self.sent_at:.6f}|"
+
+    @classmethod
+    def find(cls, text: Any) -> Stamp | None:
+        """The first stamp inside `text` (a str, or bytes as UTF-8); None when there is none."""
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode("utf-8", errors="replace")
+        elif not isinstance(text, str):
+            return None
+        match = _STAMP_RE.search(text)
+        if match is None:
+            return None
+        sender, channel, counter, sent_at = match.groups()
+        return cls(sender, channel, int(counter), float(sent_at))
+
+    @staticmethod
+    def safe(name: str) -> str:
+        """`name` with what would break a stamp (`|`, white space) replaced by `_`."""
+        return re.sub(r"[|\s]", "_", name)
+
+
+def stamped_payload(stamp: Stamp, size: int) -> str:
+    """The stamp padded with `x` to `size` characters (never shorter than the stamp)."""
+    text = stamp.encode()
+    return text + "x" * max(0, size - len(text))
+
+
+# -- what a session tells the client ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Handshake:
+    """How to open a connection: appended to the run's --host.
+
+    `path` may carry a query string (e.g. Socket.IO's `/socket.io/?EIO=4&transport=websocket`);
+    `query` adds parameters; `subprotocols` are offered in Sec-WebSocket-Protocol.
+    """
+
+    path: str
+    query: dict[str, str] = dataclasses.field(default_factory=dict)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    subprotocols: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(slots=True)
+class ResumeInfo:
+    """What a resumed connection was told (RESUME adapters): the offset asked for, the
+    server's current offset, how many messages it replays, and any announced gap."""
+
+    requested: int | None = None
+    server_last: int | None = None
+    replay: int = 0
+    resumed: bool | None = None
+    gap: tuple[int, int | None] | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Ready:
+    """Start-up is complete: the connection can be used.
+
+    `info` is what the server said (welcome, open packet, connection_ack payload),
+    `conn_id` the server's id for the connection if it has one, `channels` the channels
+    the connection receives without subscribing (e.g. its own user id), `heartbeat`
+    the announced (interval, timeout) in seconds, `resume` for RESUME adapters, and
+    `replayed` the deliveries that were part of the start-up (they are also reported
+    as Delivery events, before Ready).
+    """
+
+    info: Any = None
+    conn_id: Any = None
+    channels: tuple[str, ...] = ()
+    heartbeat: tuple[float, float] | None = None
+    resume: ResumeInfo | None = None
+    replayed: list[Any] = dataclasses.field(default_factory=list)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(slots=True)
+class Reply:
+    """The answer to the request or publish or subscribe whose correlation key is `corr`.
+    `error` set: the server refused it (the request fails with it). `seq` is the server's
+    sequence number of an acknowledged publish (SERVER_SEQ adapters)."""
+
+    corr: Any
+    body: Any = None
+    error: SocketproofError | None = None
+    seq: int | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Delivery:
+    """A published message arriving on `channel` (None: the adapter cannot tell; the
+    stamp's channel is used). `seq` is the server's own number (SERVER_SEQ), `replay`
+    marks a message replayed at start-up (RESUME)."""
+
+    channel: str | None
+    stamp: Stamp | None
+    body: Any = None
+    seq: int | None = None
+    replay: bool = False
+    message_id: Any = None
+
+
+@dataclasses.dataclass(slots=True)
+class KeepAlive:
+    """A protocol-level heartbeat from the server (e.g. Engine.IO ping, graphql-ws ping).
+    Its answer, if any, comes as a Send event. WebSocket ping frames never reach the
+    adapter: the transport answers and records those itself."""
+
+
+@dataclasses.dataclass(slots=True)
+class Send:
+    """A frame the session wants sent now (a pong, an ack the server asked for)."""
+
+    frame: Frame
+
+
+@dataclasses.dataclass(slots=True)
+class StateChange:
+    """A change of the versioned state document (VERSIONED_STATE adapters).
+    kind: "snapshot" (whole `state`), "patch" (someone's `patch`), "ack" (our own update
+    with `corr`, applied at `version`)."""
+
+    kind: str
+    version: Any
+    state: Any = None
+    patch: Any = None
+    corr: Any = None
+
+
+@dataclasses.dataclass(slots=True)
+class Push:
+    """Any other frame: kept for a test or a flow to read (an error without a request,
+    a server notice). `kind` names it for the history's counts (bounded)."""
+
+    body: Any
+    kind: str = "push"
+    code: str | None = None
+    """An error code the server gave (recorded by code, bounded), if this push is an error."""
+
+
+@dataclasses.dataclass(slots=True)
+class Failed:
+    """The session cannot go on: start-up refused (Socket.IO CONNECT_ERROR, graphql-ws 4403,
+    a welcome that is not one) or a fatal protocol violation. The client closes the
+    connection and raises `error` to whoever waits."""
+
+    error: SocketproofError
+
+
+Event = Ready | Reply | Delivery | KeepAlive | Send | StateChange | Push | Failed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionContext:
+    """What a session is opened for: the identity it acts as, its token (None: the
+    adapter needs none), the connection's label (stamps' sender), and for RESUME
+    adapters the offset to resume after (None: a fresh start)."""
+
+    identity: str
+    label: str
+    token: str | None = None
+    resume_after: Any = None
+
+
+class UnsupportedOperation(SocketproofError):
+    """The adapter has no such operation (e.g. publish on a protocol without one)."""
+
+    def __init__(self, adapter: str, operation: str) -> None:
+        super().__init__(adapter, operation)
+        self.adapter = adapter
+        self.operation = operation
+
+    def __str__(self) -> str:
+        return f"unsupported: the {self.adapter} adapter has no {self.operation!r} operation"
+
+
+@runtime_checkable
+class AdapterSession(Protocol):
+    """One connection's protocol state machine: frames in, events out.
+
+    Encoding methods return `(corr, frame)`: `corr` is the correlation key the matching
+    Reply will carry (None: nothing will answer; the operation is done once sent).
+    Sessions choose their own keys (a request id, a Socket.IO ack id, an operation id).
+    """
+
+    def handshake(self) -> Handshake:
+        """Path, query, headers and subprotocols of the upgrade request."""
+        ...
+
+    def start(self) -> Sequence[Frame]:
+        """Frames to send right after the upgrade (may be empty: the server speaks first)."""
+        ...
+
+    def receive(self, frame: Frame) -> Sequence[Event]:
+        """Classify one inbound message. Must not raise on bad input: a frame it cannot
+        read is a `Push(kind="invalid")`, or `Failed` when the protocol must end."""
+        ...
+
+    def request(self, name: str, body: Any) -> tuple[Any, Frame]:
+        """A request/reply operation (`echo` for ROUND_TRIP adapters; others by name)."""
+        ...
+
+    def publish(self, channel: str, stamp: Stamp, payload: str) -> tuple[Any, Frame]:
+        """Publish `payload` (which contains `stamp.encode()`) to `channel`."""
+        ...
+
+    def subscribe(self, channel: str) -> tuple[Any, Frame]:
+        """Join `channel` (SUBSCRIBE adapters); implicit channels need no call."""
+        ...
+
+    def goodbye(self) -> Sequence[Frame]:
+        """Frames to send before a clean close (Socket.IO DISCONNECT); may be empty."""
+        ...
+
+    # Optional: `closed(code, reason) -> SocketproofError | None`. When a session has it,
+    # the client asks it to name a close (e.g. graphql-ws 4403 -> "forbidden") and raises
+    # that error to whoever waits (start-up included) instead of a bare ConnectionClosed.
+
+
+class Adapter(Protocol):
+    """One wire protocol, configured for a run. `name` is what --protocol takes,
+    `default_path` is appended to --host unless --ws-path says otherwise."""
+
+    name: str
+    default_path: str
+    capabilities: frozenset[str]
+
+    def session(self, context: SessionContext) -> AdapterSession:
+        """A new session for one connection."""
+        ...

@@ -1,0 +1,327 @@
+"""One WebSocket connection that knows nothing of any message format.
+
+Connect (URL, headers, subprotocols, origin), one receive loop, whole messages handed to
+`on_message`, server pings answered (or not: `answer_pings`) and timed, a clean close
+(`close()`) versus an abrupt end (`drop()`), and the connection's `State`. The upgrade
+is websocket-client's public `WebSocket.connect` (it reads the response byte by byte,
+so nothing after it is read ahead); from then on the raw socket is ours and the frames
+go through client/framing.py.
+
+The loop runs in a thread started with `threading`: plain threads in tests, greenlets
+under Locust (gevent patches `threading` and `socket`). Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from time import perf_counter
+
+from websocket import (
+    WebSocket,
+    WebSocketAddressException,
+    WebSocketBadStatusException,
+    WebSocketException,
+    WebSocketTimeoutException,
+)
+
+from client.errors import ConnectionClosed, HandshakeRejected, SocketproofError, Timeout
+from client.framing import BINARY, CLOSE, PING, TEXT, FrameDecoder, FrameEncoder, FramingError, masked_text_frame
+
+log = logging.getLogger(__name__)
+
+CLOSE_WAIT = 2.0
+"""How long close() waits for the server's close frame before ending TCP itself."""
+RECV_SIZE = 65536
+"""Bytes asked of the socket per read."""
+PING_TIMES_LIMIT = 64
+"""Server ping times kept (enough to measure intervals; ~2 KB, not ~32 KB)."""
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclasses.dataclass(frozen=True)
+class HandshakeResponse:
+    """The 101 answer; `headers` keys are lower case (e.g. `sec-websocket-accept`)."""
+
+    status: int
+    headers: dict[str, str]
+    subprotocol: str | None = None
+
+
+OnMessage = Callable[[str | bytes, float], None]
+"""Called with each whole message (str: text, bytes: binary) and its perf_counter() arrival."""
+OnClosed = Callable[[int | None, str, str], None]
+"""Called once when the connection ends: (close code or None, reason, initiator)."""
+
+
+class Transport:
+    """One connection; a new Transport for each reconnect (the client keeps the rest)."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        label: str,
+        on_message: OnMessage,
+        on_closed: OnClosed,
+        on_ping: Callable[[float], None] | None = None,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.timeout = timeout
+        self.label = label
+        self.on_message = on_message
+        self.on_closed = on_closed
+        self.on_ping = on_ping
+        self.answer_pings = True
+        """False: server pings go unanswered (heartbeat tests)."""
+        self.ping_times: deque[float] = deque(maxlen=PING_TIMES_LIMIT)
+        """time.time() of each server ping frame, newest last."""
+        self.handshake_response: HandshakeResponse | None = None
+        self.close_info = ConnectionClosed(None, "not connected")
+        self._max = max_message_bytes
+        self._state = State.CLOSED
+        self._sock: socket.socket | None = None
+        self._encoder = FrameEncoder()
+        self._send_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._closed_evt = threading.Event()
+        self._closed_evt.set()
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    # -- opening -------------------------------------------------------------------
+
+    def connect(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        subprotocols: Sequence[str] = (),
+        origin: str | None = None,
+    ) -> HandshakeResponse:
+        """Do the upgrade. Raises HandshakeRejected (an HTTP refusal, or nothing to talk
+        to) or Timeout. No Origin header is sent unless `origin` is given."""
+        with self._state_lock:
+            if self._state is not State.CLOSED or self._sock is not None:
+                raise SocketproofError(f"connect() while {self._state.value}")
+            self._state = State.CONNECTING
+            self._closed_evt.clear()
+        ws = WebSocket(skip_utf8_validation=True)
+        try:
+            ws.connect(
+                url,
+                header=dict(headers or {}),
+                subprotocols=list(subprotocols) or None,
+                timeout=self.timeout,
+                origin=origin,
+                suppress_origin=origin is None,
+                redirect_limit=0,
+            )
+        except BaseException as exc:
+            self._set_closed(ConnectionClosed(None, "handshake failed"))
+            _close_quietly(ws.sock)
+            raise _handshake_error(exc, url) from None
+        sock = ws.sock
+        response = HandshakeResponse(int(ws.status or 0), dict(ws.headers or {}), ws.subprotocol)
+        self.handshake_response = response
+        with self._state_lock:
+            self._sock = sock
+            self._state = State.OPEN
+        sock.settimeout(self.timeout)
+        threading.Thread(target=self._run, args=(sock,), name=f"socketproof-recv-{self.label}", daemon=True).start()
+        return response
+
+    # -- sending -------------------------------------------------------------------
+
+    def send(self, frame: str | bytes) -> None:
+        """Send one whole message: str as text, bytes as binary. Raises ConnectionClosed or Timeout."""
+        sock = self._sock
+        if sock is None or self._state is not State.OPEN:
+            raise self.not_open()
+        data = masked_text_frame(frame) if frame.__class__ is str else self._encoder.binary(frame)  # type: ignore[arg-type]
+        self._write(sock, data)
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        sock = self._sock
+        if sock is None or self._state is not State.OPEN:
+            raise self.not_open()
+        self._write(sock, self._encoder.ping(payload))
+
+    def _write(self, sock: socket.socket, data: bytes) -> None:
+        try:
+            with self._send_lock:
+                sock.sendall(data)
+        except TimeoutError:
+            raise Timeout("send blocked") from None
+        except OSError as exc:
+            raise ConnectionClosed(None, f"send failed: {exc}") from None
+
+    def not_open(self) -> ConnectionClosed:
+        if self._state is State.CLOSED:
+            return self.close_info
+        return ConnectionClosed(None, f"connection is {self._state.value}")
+
+    # -- closing -------------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "") -> ConnectionClosed:
+        """Clean close: send a close frame, wait up to CLOSE_WAIT for the server's, end TCP.
+        Returns what the server answered (code None when it did not answer in time)."""
+        with self._state_lock:
+            sock = self._sock
+            if sock is None or self._state is not State.OPEN:
+                return self.close_info
+            self._state = State.CLOSING
+        try:
+            self._write(sock, self._encoder.close(code, reason))
+        except SocketproofError:
+            self._finish(sock, None, "", "abrupt")
+        if not self._closed_evt.wait(min(CLOSE_WAIT, self.timeout)):
+            self._finish(sock, None, "no close frame from the server", "client")
+        _close_quietly(sock)
+        return self.close_info
+
+    def drop(self) -> None:
+        """Abrupt end: shut TCP down with no close frame (a crashed client)."""
+        sock = self._sock
+        if sock is None or self._state is State.CLOSED:
+            return
+        self._finish(sock, None, "", "abrupt")
+        _close_quietly(sock)
+
+    def wait_closed(self, timeout: float | None = None) -> ConnectionClosed:
+        """Wait until closed; returns the server's code and reason. Raises Timeout when still open."""
+        limit = self.timeout if timeout is None else timeout
+        if not self._closed_evt.wait(limit):
+            raise Timeout(f"connection still {self._state.value} after {limit}s")
+        return self.close_info
+
+    # -- the receive loop ------------------------------------------------------------
+
+    def _run(self, sock: socket.socket) -> None:
+        decoder = FrameDecoder(self._max)
+        on_message = self.on_message
+        recv = sock.recv
+        try:
+            while True:
+                try:
+                    data = recv(RECV_SIZE)
+                except TimeoutError:
+                    if self._state is State.CLOSED:
+                        return
+                    continue
+                if not data:
+                    self._finish(sock, None, "", "abrupt")
+                    return
+                t_recv = perf_counter()
+                for kind, payload in decoder.feed(data):
+                    if kind is TEXT or kind is BINARY:
+                        on_message(payload, t_recv)  # type: ignore[arg-type]
+                    elif kind is PING:
+                        self._on_ping(sock, payload)  # type: ignore[arg-type]
+                    elif kind is CLOSE:
+                        self._on_close_frame(sock, *payload)  # type: ignore[misc]
+                        return
+        except FramingError as error:
+            self._fail(sock, error.code, error.reason)
+        except OSError:
+            self._finish(sock, None, "", "abrupt")
+        except Exception:  # a bug in a handler must not leave requests waiting forever
+            log.exception("socketproof transport %s: receive loop failed", self.label)
+            self._fail(sock, 1011, "client error")
+        finally:
+            if self._state is State.CLOSED:
+                _close_quietly(sock)
+
+    def _on_ping(self, sock: socket.socket, payload: bytes) -> None:
+        t = time.time()
+        self.ping_times.append(t)
+        if self.on_ping is not None:
+            self.on_ping(t)
+        if self.answer_pings:
+            try:
+                self._write(sock, self._encoder.pong(payload))
+            except SocketproofError:
+                pass  # the read side will notice the broken connection
+
+    def _on_close_frame(self, sock: socket.socket, code: int | None, reason: str) -> None:
+        """Finish the close handshake: echo the code when the server started it (RFC 6455 5.5.1)."""
+        initiator = "client" if self._state is State.CLOSING else "server"
+        if initiator == "server":
+            try:
+                self._write(sock, self._encoder.close(code, ""))
+            except (SocketproofError, ValueError, TypeError):
+                pass
+        self._finish(sock, code, reason, initiator)
+        _close_quietly(sock)
+
+    def _fail(self, sock: socket.socket, code: int, reason: str) -> None:
+        """The server broke the protocol: close with `code` and end TCP."""
+        try:
+            self._write(sock, self._encoder.close(code, reason[:100]))
+        except (SocketproofError, ValueError):
+            pass
+        self._finish(sock, code, reason, "client")
+        _close_quietly(sock)
+
+    def _finish(self, sock: socket.socket, code: int | None, reason: str, initiator: str) -> None:
+        """Mark the connection closed once and tell on_closed."""
+        with self._state_lock:
+            if sock is not self._sock or self._state is State.CLOSED:
+                return
+            self._state = State.CLOSED
+            self.close_info = ConnectionClosed(code, reason)
+        try:
+            self.on_closed(code, reason, initiator)
+        finally:
+            self._closed_evt.set()
+
+    def _set_closed(self, info: ConnectionClosed) -> None:
+        with self._state_lock:
+            self._state = State.CLOSED
+            self.close_info = info
+        self._closed_evt.set()
+
+
+def _close_quietly(sock: socket.socket | None) -> None:
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _handshake_error(exc: BaseException, url: str) -> SocketproofError:
+    """websocket-client's handshake failures, as the client's errors."""
+    if isinstance(exc, WebSocketBadStatusException):
+        return HandshakeRejected.from_response(exc.status_code, exc.resp_body, exc.resp_headers)
+    if isinstance(exc, (WebSocketTimeoutException, TimeoutError)):
+        return Timeout(f"handshake with {url}: {exc}")
+    if isinstance(exc, (WebSocketAddressException, ConnectionRefusedError)):
+        return HandshakeRejected(0, "unreachable", f"{url}: {exc}")
+    if isinstance(exc, WebSocketException):
+        status = 101 if "Invalid WebSocket Header" in str(exc) else 0
+        return HandshakeRejected(status, "not_websocket", f"{url}: {exc}")
+    if isinstance(exc, OSError):
+        code = "not_websocket" if isinstance(exc, ConnectionResetError) else "unreachable"
+        return HandshakeRejected(0, code, f"{url}: {exc}")
+    if isinstance(exc, SocketproofError):
+        return exc
+    return HandshakeRejected(0, "unreachable", f"{url}: {type(exc).__name__}: {exc}")

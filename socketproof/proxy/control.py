@@ -1,0 +1,251 @@
+"""Running a proxy: in-process on its own gevent hub (`FaultProxy`) or as a child process (`ProxyProcess`).
+
+    with FaultProxy("ws://127.0.0.1:8000", "drop=0.2", seed=1) as proxy:
+        connect_to(proxy.url + "/ws"); ...; proxy.counts()
+
+`FaultProxy` runs the relay on a daemon thread with its own hub, so plain pytest threads
+can use it; `ProxyProcess` runs `python -m socketproof.proxy` (a Locust run uses it, so the
+relay does not share a core with the users).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from socketproof.proxy.faults import FaultSpec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_MARK = "proxy listening on "
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+class ProxyError(ValueError):
+    """An option no proxy can run with (one line for the user)."""
+
+
+def parse_upstream(url: str) -> tuple[str, int]:
+    """`ws://host:port` (or http://; a trailing `/` is fine) -> (host, port); ProxyError says what is wrong."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("ws", "http"):
+        raise ProxyError(f"upstream must be a ws://host:port URL (wss is not supported), got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ProxyError(f"upstream must be ws://host:port with no path (clients keep theirs), got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ProxyError(f"upstream has a bad port: {url!r}") from None
+    if not parts.hostname or port is None:
+        raise ProxyError(f"upstream must name a host and a port, e.g. ws://127.0.0.1:8000, got {url!r}")
+    return parts.hostname, port
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`127.0.0.1:0` -> ('127.0.0.1', 0); only loopback addresses (the proxy is a test tool)."""
+    host, colon, port_text = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ProxyError(f"--listen must be HOST:PORT on loopback, e.g. 127.0.0.1:0, got {text!r}")
+    if not is_loopback(host):
+        raise ProxyError(f"--listen must be a loopback address (127.0.0.1, ::1, localhost), got {host!r}")
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class FaultProxy:
+    """A proxy on a daemon thread with its own gevent hub; a context manager, or start()/stop()."""
+
+    def __init__(
+        self, upstream: str, spec: str | FaultSpec = "", seed: int | None = None, listen: str = "127.0.0.1:0"
+    ) -> None:
+        self.upstream = parse_upstream(upstream)
+        self.spec = spec if isinstance(spec, FaultSpec) else parse_spec(spec)
+        self.seed = seed
+        self.listen = parse_listen(listen)
+        self.url = ""
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._hub: Any = None
+        self._stop: Any = None
+        self._server: Any = None
+        self._error: BaseException | None = None
+        self._final: dict[str, Any] | None = None
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self._main, name="socketproof-proxy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT) or self._error is not None:
+            raise RuntimeError(f"proxy did not start: {self._error}")
+        return self.url
+
+    def _main(self) -> None:
+        import gevent
+        import gevent.event
+
+        from socketproof.proxy.relay import RelayServer
+
+        try:
+            self._hub = gevent.get_hub()
+            self._stop = gevent.event.Event()
+            self._server = RelayServer(self.upstream, self.spec, self.seed, self.listen)
+            self.url = self._server.start()
+        except BaseException as error:  # noqa: BLE001 - reported by start()
+            self._error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        self._stop.wait()
+        self._server.stop()
+        self._final = self._server.counts()
+        gevent.sleep(0.01)
+
+    def stop(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            return
+        self._hub.loop.run_callback_threadsafe(self._stop.set)
+        self._thread.join(STOP_TIMEOUT)
+        if self._thread.is_alive():
+            raise RuntimeError(f"proxy did not stop within {STOP_TIMEOUT}s")
+
+    def __enter__(self) -> FaultProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def connections(self) -> int:
+        """Relayed connections open now."""
+        return self._call(lambda: len(self._server.relays)) if self._running() else 0
+
+    def counts(self) -> dict[str, Any]:
+        """What the faults did and what was relayed (see RelayServer.counts); also after stop()."""
+        if self._final is not None:
+            return self._final
+        return self._call(self._server.counts)
+
+    def _running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._final is None
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the proxy's hub (its state belongs to that thread)."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as error:  # noqa: BLE001 - re-raised in the caller
+                box["error"] = error
+            finally:
+                done.set()
+
+        self._hub.loop.run_callback_threadsafe(run)
+        if not done.wait(STOP_TIMEOUT):
+            raise RuntimeError("proxy did not answer")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+
+class ProxyProcess:
+    """`python -m socketproof.proxy` as a child: start() returns its URL, stop() its final counts."""
+
+    def __init__(self, upstream: str, spec: str = "", seed: int | None = None, extra: tuple[str, ...] = ()) -> None:
+        self.upstream = upstream
+        self.spec = spec
+        self.seed = seed
+        self.extra = extra
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.url = ""
+        self._report = Path(tempfile.mkdtemp(prefix="socketproof-proxy-")) / "counts.json"
+        self._reader: threading.Thread | None = None
+
+    def command(self) -> list[str]:
+        command = [sys.executable, "-m", "socketproof.proxy", "--listen", "127.0.0.1:0", "--upstream", self.upstream]
+        if self.spec:
+            command += ["--faults", self.spec]
+        if self.seed is not None:
+            command += ["--seed", str(self.seed)]
+        return [*command, "--counts-file", str(self._report), *self.extra]
+
+    def start(self, timeout: float = START_TIMEOUT) -> str:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            self.command(), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if READY_MARK in line:
+                self.url = line.split(READY_MARK, 1)[1].split()[0]
+                break
+        if not self.url:
+            self.kill()
+            raise RuntimeError("proxy did not start: " + "".join(self.output).strip())
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        return self.url
+
+    def _drain(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
+        """SIGTERM, wait; the counts it wrote at exit (None when it had to be killed or wrote none)."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
+        if self._reader is not None:
+            self._reader.join(timeout)
+        try:
+            counts = json.loads(self._report.read_text())
+        except (OSError, ValueError):
+            return None
+        finally:
+            self._report.unlink(missing_ok=True)
+            try:
+                self._report.parent.rmdir()
+            except OSError:
+                pass
+        return counts
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)

@@ -1,0 +1,478 @@
+"""The relay: gevent sockets in, wsproto framing, the fault layer in between.
+
+Each accepted connection reads the client's HTTP head. A WebSocket upgrade is passed to the
+upstream (see handshake.py) and, once the server answers 101, frames are relayed with
+wsproto: the leg to the client is a server-side `FrameProtocol` (it reads masked frames and
+writes unmasked ones), the leg to the server a client-side one (it re-masks). Fragmented
+messages keep their frames, control frames keep their place between fragments, and each
+close frame is passed on, so a close handshake started by either side completes end to end.
+Anything that is not an upgrade (e.g. `GET /stats`) is relayed as plain bytes.
+
+Frames a peer sends that break RFC 6455 are answered by the proxy as an endpoint would: a
+close frame with wsproto's code (1002, 1007, ...) to that peer, and the same code to the other.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.pool
+import gevent.queue
+from gevent import socket as gsocket
+from gevent.server import StreamServer
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
+
+from socketproof.proxy import handshake
+from socketproof.proxy.faults import DIRECTIONS, ConnectionFaults, FaultSpec, Message, Tally
+
+log = logging.getLogger("socketproof.proxy")
+
+CHUNK = 65536
+HEAD_TIMEOUT = 10.0
+"""Seconds a client or server may take to send its HTTP head."""
+CONNECT_TIMEOUT = 5.0
+CLOSE_LINGER = 5.0
+"""Seconds both TCP legs may stay open after close frames went both ways."""
+QUEUE_MAX = 4096
+"""Frames waiting per leg before the reading side is held back (backpressure)."""
+TICK = 0.1
+"""Seconds between checks for held messages (reorder) whose hold ran out."""
+
+
+class Outbound:
+    """The only writer of one leg: frames are serialized and sent in queue order, each at its due time.
+
+    Serializing in the writer keeps wsproto's per-leg state (continuation opcodes, the
+    permessage-deflate context) in the order the bytes go out.
+    """
+
+    def __init__(self, sock: Any, proto: FrameProtocol, on_close_sent: Callable[[], None]) -> None:
+        self.sock = sock
+        self.proto = proto
+        self.queue: gevent.queue.Queue[tuple[str, Any, bool, float]] = gevent.queue.Queue(QUEUE_MAX)
+        self.close_sent = False
+        self.broken = False
+        self.done = False
+        self.on_close_sent = on_close_sent
+        self.greenlet = gevent.spawn(self._run)
+
+    def put(self, kind: str, payload: Any = b"", fin: bool = True, due: float = 0.0) -> None:
+        if not (self.broken or self.done):
+            self.queue.put((kind, payload, fin, due))
+
+    def _run(self) -> None:
+        raw_first = True
+        while True:
+            kind, payload, fin, due = self.queue.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                gevent.sleep(wait)
+            if kind == "stop":
+                self.done = True
+                return
+            if kind == "end":  # the source ended: pass its FIN on
+                self.done = True
+                self._shutdown()
+                return
+            if self.close_sent and kind != "close":
+                continue  # nothing may follow a close frame
+            if kind == "data":
+                data = self.proto.send_data(payload, fin)
+            elif kind == "raw":  # text bytes corrupted on purpose (corrupt=P+raw): may be invalid UTF-8
+                opcode = Opcode.TEXT if raw_first else Opcode.CONTINUATION
+                data = self.proto._serialize_frame(opcode, payload, fin)  # noqa: SLF001 - the one way to send bad text
+                raw_first = fin
+            elif kind == "ping":
+                data = self.proto.ping(payload)
+            elif kind == "pong":
+                data = self.proto.pong(payload)
+            else:  # close
+                if self.close_sent:
+                    continue
+                code, reason = payload
+                data = self.proto.close(code, reason or None) if code is not None else self.proto.close()
+                self.close_sent = True
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.broken = True
+                return
+            if kind == "close":
+                self.on_close_sent()
+
+    def _shutdown(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class Relay:
+    """One proxied connection, from the client's first byte to both sockets closed."""
+
+    def __init__(self, proxy: RelayServer, client: Any, index: int) -> None:
+        self.proxy = proxy
+        self.client = client
+        self.upstream: Any = None
+        self.index = index
+        self.faults = ConnectionFaults(proxy.spec, proxy.tally, proxy.seed, index)
+        self.greenlets: list[Any] = []
+        self.outs: dict[str, Outbound] = {}
+        self.readers: dict[str, FrameProtocol] = {}
+        self.sources: dict[str, Any] = {}
+        self.pending: dict[str, bytes] = {}
+        self.failed: set[str] = set()
+        self.closed = False
+        self.opened_at = time.monotonic()
+        self.linger: Any = None
+
+    # -- life -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except (OSError, handshake.HeadError, gevent.Timeout) as error:
+            log.debug("connection %d ended: %s", self.index, error)
+        finally:
+            self.close()
+
+    def _run(self) -> None:
+        with gevent.Timeout(HEAD_TIMEOUT):
+            head, rest = read_head(self.client)
+        request = handshake.parse_head(head)
+        self.upstream = gsocket.create_connection(self.proxy.upstream_address, timeout=CONNECT_TIMEOUT)
+        self.upstream.settimeout(None)
+        for sock in (self.client, self.upstream):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        if not request.is_upgrade:
+            self.upstream.sendall(head + rest)
+            self.pipe_raw()
+            return
+        rewritten = handshake.rewrite_request(request, self.proxy.upstream_authority, self.proxy.spec.data_faults_on)
+        if rewritten.removed:
+            self.proxy.note_removed(rewritten.removed)
+        self.upstream.sendall(rewritten.head.encode())
+        with gevent.Timeout(HEAD_TIMEOUT):
+            answer, answer_rest = read_head(self.upstream)
+        response = handshake.parse_head(answer)
+        self.client.sendall(answer)
+        if response.status != 101:
+            if rest:
+                self.upstream.sendall(rest)
+            if answer_rest:
+                self.client.sendall(answer_rest)
+            self.pipe_raw()
+            return
+        self.relay_frames(handshake.accepted_deflate(response), rest, answer_rest)
+
+    def relay_frames(self, deflate: str | None, from_client: bytes, from_server: bytes) -> None:
+        to_client = FrameProtocol(client=False, extensions=deflate_extension(deflate))
+        to_server = FrameProtocol(client=True, extensions=deflate_extension(deflate))
+        # `up` frames are read with the client-facing protocol and written with the server-facing one.
+        self.readers = {"up": to_client, "down": to_server}
+        self.sources = {"up": self.client, "down": self.upstream}
+        self.pending = {"up": from_client, "down": from_server}
+        self.outs = {
+            "up": Outbound(self.upstream, to_server, self.close_sent),
+            "down": Outbound(self.client, to_client, self.close_sent),
+        }
+        self.proxy.tally_connection()
+        pumps = [gevent.spawn(self.pump, direction) for direction in DIRECTIONS]
+        self.greenlets = [*pumps, *(out.greenlet for out in self.outs.values())]
+        for seconds in self.faults.timers():
+            self.greenlets.append(gevent.spawn_later(seconds, self.on_time))
+        if any(self.faults.buffers_messages(direction) for direction in DIRECTIONS):
+            self.greenlets.append(gevent.spawn(self.tick))
+        gevent.joinall(pumps)
+        for out in self.outs.values():
+            out.put("stop")
+        gevent.joinall([out.greenlet for out in self.outs.values()], timeout=CLOSE_LINGER)
+
+    def close(self) -> None:
+        """Close both sockets and stop every greenlet of this connection (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for sock in (self.client, self.upstream):
+            if sock is None:
+                continue
+            try:
+                sock.close()
+            except OSError:
+                pass
+        current = gevent.getcurrent()
+        for greenlet in [*self.greenlets, self.linger]:
+            if greenlet is not None and greenlet is not current:
+                greenlet.kill(block=False)
+        self.proxy.relays.discard(self)
+
+    def cut(self) -> None:
+        """End both TCP connections now, with no close frame (each peer sees 1006)."""
+        for sock in (self.client, self.upstream):
+            if sock is None:
+                continue
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.close()
+
+    # -- frames -----------------------------------------------------------------------
+
+    def pump(self, direction: str) -> None:
+        """Read one side's bytes until it ends, turning frames into queued sends to the other side."""
+        source, reader = self.sources[direction], self.readers[direction]
+        data = self.pending.pop(direction, b"")
+        partial: list[Any] = []
+        message: list[Any] = []
+        while True:
+            if not data:
+                try:
+                    data = source.recv(CHUNK)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+            if self.faults.halted(direction) or direction in self.failed:
+                data = b""
+                continue
+            reader.receive_bytes(data)
+            data = b""
+            try:
+                for frame in reader.received_frames():
+                    self.on_frame(direction, frame, partial, message)
+            except ParseFailed as error:
+                self.fail(direction, error)
+        self.on_end(direction)
+
+    def on_frame(self, direction: str, frame: Any, partial: list[Any], message: list[Any]) -> None:
+        if self.faults.halted(direction):
+            return
+        opcode, out = frame.opcode, self.outs[direction]
+        if opcode in (Opcode.TEXT, Opcode.BINARY):
+            partial.append(frame.payload)
+            if not frame.frame_finished:
+                return
+            payload = ("" if opcode is Opcode.TEXT else b"").join(partial)
+            partial.clear()
+            self.data_frame(direction, opcode is Opcode.TEXT, payload, frame.message_finished, message)
+        elif opcode in (Opcode.PING, Opcode.PONG):
+            if self.faults.forward_control(direction):
+                now = time.monotonic()
+                out.put("ping" if opcode is Opcode.PING else "pong", frame.payload, True,
+                        self.faults.pace(direction, len(frame.payload), now))
+        elif opcode is Opcode.CLOSE:
+            now = time.monotonic()
+            for held, due in self.faults.flush(direction):
+                self.send_message(direction, held, max(due, now))
+            out.put("close", frame.payload, True, self.faults.pace(direction, 2, now))
+
+    def data_frame(self, direction: str, text: bool, payload: Any, fin: bool, message: list[Any]) -> None:
+        proxy, now = self.proxy, time.monotonic()
+        proxy.relayed[f"{direction}:frames"] += 1
+        if self.faults.buffers_messages(direction):
+            message.append(payload)
+            if fin:
+                proxy.relayed[f"{direction}:messages"] += 1
+                whole = Message(text, tuple(message))
+                message.clear()
+                for item, due in self.faults.on_message(direction, whole, now):
+                    self.send_message(direction, item, due)
+        else:
+            if fin:
+                proxy.relayed[f"{direction}:messages"] += 1
+            size = len(payload.encode()) if text else len(payload)
+            self.outs[direction].put("data", payload, fin, self.faults.pace(direction, size, now))
+        fired = self.faults.on_data_frame(direction)
+        if "cut_after" in fired:
+            self.cut()
+
+    def send_message(self, direction: str, message: Message, due: float) -> None:
+        out, last = self.outs[direction], len(message.chunks) - 1
+        for position, chunk in enumerate(message.chunks):
+            raw = message.text and isinstance(chunk, bytes)
+            size = len(chunk.encode()) if isinstance(chunk, str) else len(chunk)
+            out.put("raw" if raw else "data", chunk, position == last, self.faults.pace(direction, size, due))
+
+    def fail(self, direction: str, error: ParseFailed) -> None:
+        """A peer broke RFC 6455: close it with wsproto's code, tell the other side, read no more of it."""
+        self.failed.add(direction)
+        code = error.code if error.code is not None else CloseReason.PROTOCOL_ERROR
+        back = self.outs["down" if direction == "up" else "up"]
+        back.put("close", (code, str(error)[:100]))
+        self.outs[direction].put("close", (code, ""))
+        log.debug("connection %d: %s sent a bad frame: %s", self.index, direction, error)
+
+    def on_end(self, direction: str) -> None:
+        """The source of `direction` ended (EOF or error)."""
+        if self.closed or self.faults.halted(direction):
+            return  # half-open: the other side is not told
+        now = time.monotonic()
+        for held, due in self.faults.flush(direction):
+            self.send_message(direction, held, max(due, now))
+        self.outs[direction].put("end")
+
+    def close_sent(self) -> None:
+        """A close frame went out on a leg: once both have, the TCP legs get CLOSE_LINGER to end."""
+        if self.linger is None and all(out.close_sent for out in self.outs.values()):
+            self.linger = gevent.spawn_later(CLOSE_LINGER, self.cut)
+
+    def on_time(self) -> None:
+        for fault in self.faults.on_time(time.monotonic() - self.opened_at):
+            if fault.name == "cut_after":
+                self.cut()
+                return
+
+    def tick(self) -> None:
+        """Release held messages whose hold ran out (a reorder with no next message)."""
+        while not self.closed:
+            gevent.sleep(TICK)
+            now = time.monotonic()
+            for direction in DIRECTIONS:
+                for item, due in self.faults.release(direction, now):
+                    self.send_message(direction, item, max(due, now))
+
+    def pipe_raw(self) -> None:
+        """Not a WebSocket: copy bytes both ways until each side ends."""
+
+        def copy(source: Any, sink: Any) -> None:
+            while True:
+                try:
+                    data = source.recv(CHUNK)
+                except OSError:
+                    break
+                if not data:
+                    break
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    break
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        self.greenlets = [
+            gevent.spawn(copy, self.client, self.upstream),
+            gevent.spawn(copy, self.upstream, self.client),
+        ]
+        gevent.joinall(self.greenlets)
+
+
+def read_head(sock: Any) -> tuple[bytes, bytes]:
+    """Read up to the end of an HTTP head: (head, bytes after it)."""
+    buffer = b""
+    while True:
+        found = handshake.split_head(buffer)
+        if found is not None:
+            return found
+        data = sock.recv(CHUNK)
+        if not data:
+            raise handshake.HeadError("connection ended before the end of the HTTP head")
+        buffer += data
+
+
+def deflate_extension(accepted: str | None) -> list[PerMessageDeflate]:
+    """permessage-deflate with the parameters the server accepted (the same for both legs), or none."""
+    if accepted is None:
+        return []
+    extension = PerMessageDeflate()
+    extension.finalize(accepted)
+    return [extension]
+
+
+class RelayServer:
+    """Listens on loopback and relays every connection to the one upstream, with the faults of `spec`.
+
+    Runs on the calling thread's gevent hub: `start()` returns the proxy's ws:// URL.
+    """
+
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        spec: FaultSpec,
+        seed: int | None = None,
+        listen: tuple[str, int] = ("127.0.0.1", 0),
+    ) -> None:
+        self.upstream_address = upstream
+        host = upstream[0]
+        self.upstream_authority = f"[{host}]:{upstream[1]}" if ":" in host else f"{host}:{upstream[1]}"
+        self.spec = spec
+        self.seed = seed
+        self.listen = listen
+        self.tally = Tally()
+        self.relayed: collections.Counter[str] = collections.Counter()
+        self.relays: set[Relay] = set()
+        self.accepted = 0
+        self.removed_noted = False
+        self.pool = gevent.pool.Pool(None)
+        self.server: StreamServer | None = None
+        self.address: tuple[str, int] = listen
+
+    @property
+    def url(self) -> str:
+        host = self.address[0]
+        return f"ws://{'[' + host + ']' if ':' in host else host}:{self.address[1]}"
+
+    def start(self) -> str:
+        self.server = StreamServer(self.listen, self._handle, spawn=self.pool)
+        self.server.start()
+        self.address = self.server.address[:2]
+        if self.spec.data_faults_on:
+            log.info("permessage-deflate: removed from the negotiation (data-frame faults need plain messages)")
+        else:
+            log.info("permessage-deflate: passed through when the client offers it and the server accepts")
+        return self.url
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening, end every relayed connection (both sockets closed), wait for the greenlets."""
+        if self.server is not None:
+            self.server.close()
+        for relay in list(self.relays):
+            relay.close()
+        self.pool.kill(timeout=timeout)
+
+    def _handle(self, client: Any, _address: Any) -> None:
+        self.accepted += 1
+        relay = Relay(self, client, self.accepted)
+        self.relays.add(relay)
+        relay.run()
+
+    def tally_connection(self) -> None:
+        self.relayed["connections"] += 1
+
+    def note_removed(self, offers: tuple[str, ...]) -> None:
+        if not self.removed_noted:
+            self.removed_noted = True
+            log.info("extension offers removed from the negotiation: %s", "; ".join(offers))
+
+    def counts(self) -> dict[str, Any]:
+        """What the faults did (`direction:fault`), and what was relayed, for reports."""
+        return {
+            "spec": self.spec.describe(),
+            "seed": self.seed,
+            "upstream": f"ws://{self.upstream_authority}",
+            "connections": self.relayed["connections"],
+            "relayed": {key: self.relayed[key] for key in sorted(self.relayed) if key != "connections"},
+            "faults": {key: self.tally[key] for key in sorted(self.tally)},
+        }
+
+
+def format_counts(counts: dict[str, Any]) -> str:
+    """One line: `proxy faults (drop=0.2): down:drop=12 up:drop=9; relayed 40 connections, ...`."""
+    faults = " ".join(f"{key}={value}" for key, value in counts.get("faults", {}).items()) or "nothing injected"
+    relayed = counts.get("relayed", {})
+    return (
+        f"proxy faults ({counts.get('spec', 'none')}): {faults}; relayed {counts.get('connections', 0)} connections, "
+        f"{relayed.get('up:messages', 0)} messages up, {relayed.get('down:messages', 0)} down"
+    )
