@@ -1,9 +1,11 @@
-"""Helpers shared by the checkers (grouping connections, evidence, eras)."""
+"""Helpers shared by the checkers (evidence, capabilities, seq views, eras, ranges)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
 
-from checks.history import ConnectionHistory, History, Samples
+from checks.history import ChannelRecord, ConnectionHistory, History, Samples
 from checks.verdict import Anomaly
 
 
@@ -12,10 +14,19 @@ def ref(c: ConnectionHistory) -> dict:
     return {"user": c.user, "label": c.label, "conn_id": c.conn_id, "process": c.process}
 
 
-def counted(kind: str, c: ConnectionHistory, found: Samples, what: str) -> Anomaly:
-    """The anomaly for `found` (a count with samples) on one connection: "<label> (<user>) got <n> <what>"."""
-    return Anomaly(kind, f"{c.label} ({c.user}) got {found.total} {what}",
-                   {**ref(c), "count": found.total, "samples": found.items})
+def lacks(history: History, capability: str, what: str) -> str | None:
+    """The UNKNOWN reason when the history's adapter lacks `capability` ("has no <what>")."""
+    if history.capabilities is None:
+        return f"the history does not say whether its adapter has {what}"
+    if capability not in history.capabilities:
+        return f"the {history.adapter_name} adapter has no {what}"
+    return None
+
+
+def folded_anomaly(kind: str, found: Samples, what: str) -> Anomaly:
+    """One anomaly for the folded connections' evidence of `kind` (see checks.fold)."""
+    return Anomaly(kind, f"{found.total} folded connection(s) {what}",
+                   {"folded": True, "count": found.total, "samples": found.items})
 
 
 def by_user(history: History) -> dict[str, list[ConnectionHistory]]:
@@ -28,30 +39,64 @@ def by_user(history: History) -> dict[str, list[ConnectionHistory]]:
     return dict(groups)
 
 
-def eras(conns: list[ConnectionHistory]) -> list[list[ConnectionHistory]]:
-    """Split one user's connections (ordered by opened_at) where the server forgot the user.
+@dataclass(slots=True)
+class SeqView:
+    """One connection's server seqs on one channel, as the era and loss logic needs them.
+    `conn`/`record` are None for the folded connections' summary of the channel."""
 
-    The server restarts a user's seqs only while the user has no live connection
-    (protocol section 6), so a new era starts at a connection that opened after every
-    earlier one closed and whose welcome last_seq is below a seq already seen.
+    opened_at: float | None
+    closed_at: float | None
+    open_at_end: bool
+    server_last: int | None
+    last_seq: int | None
+    conn: ConnectionHistory | None = None
+    record: ChannelRecord | None = None
+
+
+def seq_views(history: History) -> dict[str, list[SeqView]]:
+    """Per channel, the connections that got server seqs on it (plus the folded ones'
+    summary), ordered by opening time. The resume offset (`server_last`) belongs to a
+    connection's implicit channels only."""
+    out: dict[str, list[SeqView]] = defaultdict(list)
+    for c in history.connections:
+        for channel, record in c.received.items():
+            if record.seqs is None and channel not in c.channels:
+                continue
+            last = record.seqs.received().last if record.seqs is not None else None
+            server_last = c.welcome_last_seq if channel in c.channels else None
+            out[channel].append(SeqView(c.opened_at, c.closed_at, c.open_at_end, server_last, last,
+                                        c, record))
+    for channel, s in history.folded.channel_seqs.items():
+        out[channel].append(SeqView(s.get("opened_at"), s.get("closed_at"), False, None, s.get("top")))
+    for views in out.values():
+        views.sort(key=lambda v: (v.opened_at is None, v.opened_at or 0.0, v.conn is not None))
+    return dict(out)
+
+
+def eras(views: list[SeqView]) -> list[list[SeqView]]:
+    """Split one channel's views (ordered by opened_at) where the server forgot the channel.
+
+    The reference server restarts a user's seqs only while the user has no live
+    connection (protocol section 6), so a new era starts at a connection that opened
+    after every earlier one closed and whose server offset is below a seq already seen.
     """
-    out: list[list[ConnectionHistory]] = []
+    out: list[list[SeqView]] = []
     seen_max = -1
     latest_close: float | None = 0.0  # None = some earlier connection never closed
-    for c in conns:
-        if out and c.welcome_last_seq is not None and c.opened_at is not None:
-            all_closed = latest_close is not None and latest_close <= c.opened_at
-            if all_closed and c.welcome_last_seq < seen_max:
+    for v in views:
+        if out and v.server_last is not None and v.opened_at is not None:
+            all_closed = latest_close is not None and latest_close <= v.opened_at
+            if all_closed and v.server_last < seen_max:
                 out.append([])
                 seen_max = -1
         if not out:
             out.append([])
-        out[-1].append(c)
-        seen_max = max(seen_max, c.welcome_last_seq or 0, c.last_seq or 0)
-        if c.closed_at is None or c.open_at_end:
+        out[-1].append(v)
+        seen_max = max(seen_max, v.server_last or 0, v.last_seq or 0)
+        if v.closed_at is None or v.open_at_end:
             latest_close = None
         elif latest_close is not None:
-            latest_close = max(latest_close, c.closed_at)
+            latest_close = max(latest_close, v.closed_at)
     return out
 
 
@@ -89,3 +134,11 @@ def count(ranges: list[list[int]]) -> int:
 def clip(ranges: list[list[int]], limit: int = 20) -> list[list[int]]:
     """Evidence ranges, capped."""
     return ranges[:limit]
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def first_of(samples: list[dict], key: str) -> Any:
+    return samples[0].get(key) if samples else None

@@ -1,7 +1,12 @@
-"""Cleanup: after the run the server holds no more connections, users or registry
-entries than before it (GET /stats taken around the run). The load side must take
-the "after" stats once every connection closed and, for abrupt drops, after
-heartbeat.interval + heartbeat.timeout (protocol section 11).
+"""Cleanup: after the run the server holds no more connections than before it.
+
+Two sources, judged when present: the reference server's GET /stats bodies
+(`server_stats_before/after`: connections, users, registry entries) and a generic count of
+the server's open connections (`server_connections_before/after`, read by socketproof/
+from a Prometheus/OpenMetrics or JSON endpoint named by --server-connections). PASS when
+every count is back at (or below) its start value, FAIL (`leak`) when one is above it.
+The load side takes the "after" reading once every connection closed and, for abrupt
+drops, after the server's heartbeat timeout (protocol section 11).
 """
 from __future__ import annotations
 
@@ -10,26 +15,49 @@ from checks.verdict import Anomaly, Verdict, verdict
 
 NAME = "cleanup"
 KEYS = ("connections", "users", "registry_entries")
+NO_SOURCE = "no source of the server's connection count: pass --server-connections URL#metric"
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def check_cleanup(history: History) -> Verdict:
-    before, after = history.server_stats_before, history.server_stats_after
     anomalies: list[Anomaly] = []
-    stats: dict = {"before": None, "after": None}
-    if before is None or after is None:
-        missing = "before" if before is None else "after"
-        reason = f"no server /stats {missing} the run (needs an admin token: --admin-token or the JWT secret)"
-        return verdict(NAME, anomalies, stats, known=False, reason=reason)
-    stats = {"before": {k: before.get(k) for k in KEYS}, "after": {k: after.get(k) for k in KEYS}}
-    known = history.complete
-    for key in KEYS:
-        b, a = before.get(key), after.get(key)
-        if not isinstance(b, (int, float)) or not isinstance(a, (int, float)):
-            known = False
-            continue
-        if a > b:
-            anomalies.append(Anomaly(
-                "leak",
-                f"server /stats {key} is {a} after the run, {b} before: {a - b} left behind",
-                {"field": key, "before": b, "after": a, "leaked": a - b}))
-    return verdict(NAME, anomalies, stats, known=known, reason=None if known else "the run was cut short")
+    stats: dict = {}
+    judged = 0
+    missing: list[str] = []
+    before, after = history.server_stats_before, history.server_stats_after
+    if before is not None or after is not None:
+        if before is None or after is None:
+            missing.append(f"no server /stats {'before' if before is None else 'after'} the run")
+        else:
+            stats["stats"] = {"before": {k: before.get(k) for k in KEYS}, "after": {k: after.get(k) for k in KEYS}}
+            for key in KEYS:
+                b, a = before.get(key), after.get(key)
+                if not _number(b) or not _number(a):
+                    missing.append(f"server /stats has no number for {key!r}")
+                    continue
+                judged += 1
+                if a > b:
+                    anomalies.append(Anomaly(
+                        "leak", f"server /stats {key} is {a} after the run, {b} before: {a - b} left behind",
+                        {"source": "/stats", "field": key, "before": b, "after": a, "leaked": a - b}))
+    source = history.server_connections_source or "the server's connection count"
+    b, a = history.server_connections_before, history.server_connections_after
+    if b is not None or a is not None:
+        stats["connection_count"] = {"source": source, "before": b, "after": a}
+        if not _number(b) or not _number(a):
+            missing.append(f"no reading of {source} {'before' if not _number(b) else 'after'} the run")
+        else:
+            judged += 1
+            if a > b:
+                anomalies.append(Anomaly(
+                    "leak", f"{source} is {a} after the run, {b} before: {a - b} connection(s) left behind",
+                    {"source": source, "field": "connections", "before": b, "after": a, "leaked": a - b}))
+    if not judged and not missing:
+        return verdict(NAME, anomalies, stats, known=False, reason=NO_SOURCE)
+    known = history.complete and judged > 0 and not missing
+    reason = "; ".join(missing) if missing else ("the run was cut short (history incomplete)"
+                                                 if not history.complete else "")
+    return verdict(NAME, anomalies, stats, known=known, reason=reason)

@@ -1,72 +1,144 @@
-"""Heartbeat: the server pings every advertised interval, and no live client is
-dropped for a missed pong.
+"""Heartbeat: the server keeps every connection alive at a steady interval, and no live
+client is dropped for a missed pong.
 
-For each connection that lived more than two advertised intervals: it got pings at
-all; the mean, min and max interval between pings, and the silences from opening to
-the first ping and from the last ping to the end, are within `tolerance` (a fraction)
-of the advertised interval. No connection was closed with 1008 (heartbeat timeout):
-the clients answer every ping.
+The interval judged against is the one the connection's protocol announced; when none
+was announced (e.g. a plain WebSocket server pinging every N s), the run's observed one:
+the median of the mean ping intervals of the connections that got two or more pings.
+For each connection that lived more than two such intervals:
+- announced: it got pings at all (`no_pings`); the mean, min and max interval and the
+  silences from opening to the first ping and from the last ping to the end are within
+  `tolerance` (a fraction) of the interval (`interval_mean`, `interval_min`,
+  `interval_max`, `ping_silence`); it was not closed with 1008 (`heartbeat_timeout`);
+- observed: it got pings at all (`no_pings`); no gap or silence is more than `far` times
+  the observed interval (`interval_max`, `ping_silence`).
+UNKNOWN when the history is incomplete, no connection lived long enough, or nothing was
+announced and no pings were seen anywhere.
 """
 from __future__ import annotations
 
+import statistics
+
 from checks._common import end_of, ref
-from checks.history import History
+from checks.history import ConnectionHistory, History
 from checks.verdict import Anomaly, Verdict, verdict
 
 NAME = "heartbeat"
 
 
-def check_heartbeat(history: History, tolerance: float = 0.5) -> Verdict:
+def facts(c: ConnectionHistory, end: float | None) -> dict:
+    """What the check reads of one connection (checks.fold keeps these for folded ones)."""
+    return {**ref(c), "opened_at": c.opened_at, "end": end, "interval": c.heartbeat_interval,
+            "pings": c.pings, "first_ping_at": c.first_ping_at, "last_ping_at": c.last_ping_at,
+            "min": c.ping_interval_min, "max": c.ping_interval_max, "mean": c.ping_interval_mean,
+            "close_code": c.close_code, "close_reason": c.close_reason, "closed_at": c.closed_at}
+
+
+def irregularity(f: dict) -> float:
+    """How far one connection's pings are from steady (checks.fold keeps the worst)."""
+    interval = f.get("interval") or f.get("mean")
+    life = (f["end"] - f["opened_at"]) if f.get("end") is not None and f.get("opened_at") is not None else 0.0
+    if not f.get("pings"):
+        return 1e9 + life  # silent: the longest-lived first
+    if not interval:
+        return 0.0
+    ratios = [x / interval for x in (f.get("max"), f.get("mean"), f.get("min")) if x]
+    if f.get("first_ping_at") is not None and f.get("opened_at") is not None:
+        ratios.append((f["first_ping_at"] - f["opened_at"]) / interval)
+    if f.get("last_ping_at") is not None and f.get("end") is not None:
+        ratios.append((f["end"] - f["last_ping_at"]) / interval)
+    score = max([r if r >= 1 else (1 / r if r > 0 else 1e6) for r in ratios], default=0.0)
+    return score + (1e8 if f.get("close_code") == 1008 and f.get("interval") else 0.0)
+
+
+def judge(f: dict, observed: float | None, tolerance: float, far: float) -> tuple[bool, list[Anomaly]]:
+    """(eligible, anomalies) for one connection's facts."""
+    who = f"{f['label']} ({f['user']})"
+    out: list[Anomaly] = []
+    announced = f.get("interval")
+    if announced and f.get("close_code") == 1008:
+        out.append(Anomaly("heartbeat_timeout", f"{who} was closed with 1008 (heartbeat timeout) although "
+                                                f"the client answers pings",
+                           {**_base(f), "close_code": 1008, "close_reason": f.get("close_reason"),
+                            "closed_at": f.get("closed_at"), "last_ping_at": f.get("last_ping_at")}))
+    interval = announced if announced and announced > 0 else observed
+    if not interval or f.get("opened_at") is None or f.get("end") is None:
+        return False, out
+    life = f["end"] - f["opened_at"]
+    if life <= 2 * interval:
+        return False, out
+    source = "advertised" if announced else "observed"
+    base = {**_base(f), "interval": interval, "interval_source": source}
+    if not f["pings"]:
+        out.append(Anomaly("no_pings", f"{who} lived {life:.1f}s with no server ping ({source} interval "
+                                       f"{interval:.2f}s)", base))
+        return True, out
+    if announced:
+        lo, hi = interval * (1 - tolerance), interval * (1 + tolerance)
+        base["tolerance"] = tolerance
+        mean, low = f.get("mean"), f.get("min")
+        if mean is not None and not lo <= mean <= hi:
+            out.append(Anomaly("interval_mean", f"{who}: mean ping interval {mean:.2f}s, advertised "
+                                                f"{interval}s", {**base, "mean": mean}))
+        if low is not None and low < lo:
+            out.append(Anomaly("interval_min", f"{who}: pings only {low:.2f}s apart, advertised {interval}s",
+                               {**base, "min": low}))
+    else:
+        hi = interval * far
+        base["far"] = far
+    high = f.get("max")
+    if high is not None and high > hi:
+        out.append(Anomaly("interval_max", f"{who}: {high:.2f}s between pings, {source} interval "
+                                           f"{interval:.2f}s", {**base, "max": high}))
+    head = f["first_ping_at"] - f["opened_at"] if f.get("first_ping_at") is not None else None
+    tail = f["end"] - f["last_ping_at"] if f.get("last_ping_at") is not None else None
+    for where, silence in (("before the first ping", head), ("after the last ping", tail)):
+        if silence is not None and silence > hi:
+            out.append(Anomaly("ping_silence", f"{who}: {silence:.2f}s {where}, {source} interval "
+                                               f"{interval:.2f}s",
+                               {**base, "silence": silence, "where": where,
+                                "first_ping_at": f.get("first_ping_at"), "last_ping_at": f.get("last_ping_at")}))
+    return True, out
+
+
+def _base(f: dict) -> dict:
+    return {k: f.get(k) for k in ("user", "label", "conn_id", "process", "opened_at", "end", "pings")}
+
+
+def observed_interval(history: History) -> float | None:
+    """The median mean ping interval of connections without an announced one."""
+    means = [c.ping_interval_mean for c in history.connections
+             if not c.heartbeat_interval and c.ping_interval_mean]
+    means += list(history.folded.ping_means)
+    return statistics.median(means) if means else None
+
+
+def check_heartbeat(history: History, tolerance: float = 0.5, far: float = 3.0) -> Verdict:
     if not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must be a fraction in [0, 1), got {tolerance}")
+    if far <= 1:
+        raise ValueError(f"far must be above 1, got {far}")
+    observed = observed_interval(history)
     anomalies: list[Anomaly] = []
-    eligible = pings = 0
-    for c in history.connections:
-        if c.close_code == 1008:
-            anomalies.append(Anomaly(
-                "heartbeat_timeout",
-                f"{c.label} ({c.user}) was closed with 1008 (heartbeat timeout) although "
-                f"the client answers pings",
-                {**ref(c), "close_code": c.close_code, "close_reason": c.close_reason,
-                 "closed_at": c.closed_at, "pings": c.pings, "last_ping_at": c.last_ping_at}))
-        interval = c.heartbeat_interval
-        end = end_of(c, history)
-        if not interval or interval <= 0 or c.opened_at is None or end is None:
-            continue
-        life = end - c.opened_at
-        if life <= 2 * interval:
-            continue
-        eligible += 1
-        pings += c.pings
-        lo, hi = interval * (1 - tolerance), interval * (1 + tolerance)
-        base = {**ref(c), "interval": interval, "tolerance": tolerance, "opened_at": c.opened_at,
-                "end": end, "pings": c.pings}
-        if c.pings == 0:
-            anomalies.append(Anomaly(
-                "no_pings", f"{c.label} ({c.user}) lived {life:.1f}s with no server ping "
-                f"(advertised interval {interval}s)", base))
-            continue
-        mean = c.ping_interval_mean
-        if mean is not None and not lo <= mean <= hi:
-            anomalies.append(Anomaly(
-                "interval_mean", f"{c.label} ({c.user}): mean ping interval {mean:.2f}s, "
-                f"advertised {interval}s", {**base, "mean": mean}))
-        if c.ping_interval_min is not None and c.ping_interval_min < lo:
-            anomalies.append(Anomaly(
-                "interval_min", f"{c.label} ({c.user}): pings only {c.ping_interval_min:.2f}s "
-                f"apart, advertised {interval}s", {**base, "min": c.ping_interval_min}))
-        if c.ping_interval_max is not None and c.ping_interval_max > hi:
-            anomalies.append(Anomaly(
-                "interval_max", f"{c.label} ({c.user}): {c.ping_interval_max:.2f}s between "
-                f"pings, advertised {interval}s", {**base, "max": c.ping_interval_max}))
-        head = c.first_ping_at - c.opened_at if c.first_ping_at is not None else None
-        tail = end - c.last_ping_at if c.last_ping_at is not None else None
-        for where, silence in (("before the first ping", head), ("after the last ping", tail)):
-            if silence is not None and silence > hi:
-                anomalies.append(Anomaly(
-                    "ping_silence", f"{c.label} ({c.user}): {silence:.2f}s {where}, "
-                    f"advertised {interval}s",
-                    {**base, "silence": silence, "where": where,
-                     "first_ping_at": c.first_ping_at, "last_ping_at": c.last_ping_at}))
-    stats = {"connections_checked": eligible, "pings": pings, "tolerance": tolerance}
-    return verdict(NAME, anomalies, stats, known=history.complete and eligible > 0)
+    eligible = pings = announced = 0
+    everything = [facts(c, end_of(c, history)) for c in history.connections] + list(history.folded.heartbeat)
+    for f in everything:
+        pings += f.get("pings") or 0
+        announced += bool(f.get("interval"))
+        ok, found = judge(f, observed, tolerance, far)
+        eligible += ok
+        anomalies += found
+    stats = {"connections_checked": eligible, "pings": pings, "tolerance": tolerance,
+             "announced": announced, "observed_interval": observed}
+    return verdict(NAME, anomalies, stats, known=history.complete and eligible > 0,
+                   reason=_reason(history, eligible, announced, observed, pings))
+
+
+def _reason(history: History, eligible: int, announced: int, observed: float | None, pings: int) -> str:
+    if not history.complete:
+        return "the run was cut short (history incomplete)"
+    if not announced and observed is None:
+        return (f"the {history.adapter_name} adapter announces no heartbeat and the server sent "
+                f"{'too few pings to measure an interval' if pings else 'no pings'}")
+    if not eligible:
+        return "no connection lived longer than two heartbeat intervals"
+    return ""

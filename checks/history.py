@@ -65,8 +65,10 @@ from typing import Any
 HISTORY_VERSION = 2
 SAMPLE_CAP = 20
 """Evidence samples kept per anomaly list (the total is counted separately)."""
-RUN_CAP = 256
+RUN_CAP = 1024
 """Arrival runs kept per stream; later arrivals are counted in `Arrivals.overflow`."""
+RUN_BUDGET = 4096
+"""Arrival runs kept per connection over all its streams (the recorder enforces it)."""
 RANGE_CAP = 256
 """Ranges kept per capped SeqSet (acks, failures, holes); the rest counted in `overflow`."""
 KEY_CAP = 32

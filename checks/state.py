@@ -1,46 +1,81 @@
-"""State sync: versions only move forward by one, and the tabs of a user agree.
+"""State sync (VERSIONED_STATE): versions only move forward by one, and tabs agree.
 
-Each connection keeps a local copy of its user's state document (snapshot, then
-patches and its own acked updates). Reported: every version anomaly the recorder saw
-(a patch or ack whose version is not last + 1, a patch before the snapshot, a
-snapshot going backwards or differing at the same version), and tabs of one user
-open at the end of the run that end with a different version or state digest.
+Judged from the recorded version runs of each connection (`ConnectionHistory.state_runs`):
+a patch or ack whose version is not last + 1 (`patch_version`, `ack_version`), a patch
+before any snapshot (`patch_before_snapshot`), a snapshot going backwards
+(`snapshot_backwards`) or holding another state at the same version
+(`snapshot_mismatch`): each connection with any is one `version` anomaly. Tabs of one
+user open at the end that hold a different version or state digest: `divergence`.
 """
 from __future__ import annotations
 
-from checks._common import by_user, ref
-from checks.history import History
+from typing import Any
+
+from checks._common import by_user, folded_anomaly, lacks, ref
+from checks.history import ConnectionHistory, History, Samples
 from checks.verdict import Anomaly, Verdict, verdict
 
 NAME = "state"
 
 
+def version_anomalies(c: ConnectionHistory) -> Samples:
+    """The version anomalies in one connection's state runs."""
+    found = Samples()
+    prev: Any = None
+    started = False
+    for kind, lo, hi, t, match in c.state_runs:
+        ints = type(lo) is int and type(prev) is int
+        if kind == "snapshot":
+            if ints and lo < prev:
+                found.add({"kind": "snapshot_backwards", "version": lo, "prev": prev, "t": t})
+            elif ints and lo == prev and match is False:
+                found.add({"kind": "snapshot_mismatch", "version": lo, "t": t})
+            started = True
+        elif not started:
+            found.add({"kind": "patch_before_snapshot", "version": lo, "t": t})
+            started = True
+        elif not (ints and lo == prev + 1):
+            found.add({"kind": f"{kind}_version", "version": lo,
+                       "expected": prev + 1 if type(prev) is int else None, "t": t})
+        prev = hi
+    return found
+
+
+def connection_anomalies(c: ConnectionHistory) -> list[Anomaly]:
+    """The version anomaly of one connection, if any (also used by checks.fold)."""
+    found = version_anomalies(c)
+    if not found:
+        return []
+    kinds = sorted({s["kind"] for s in found.items})
+    return [Anomaly("version", f"{c.label} ({c.user}) saw {found.total} version anomal"
+                               f"{'y' if found.total == 1 else 'ies'} ({', '.join(kinds)})",
+                    {**ref(c), "count": found.total, "samples": found.items,
+                     "truncated": c.state_overflow})]
+
+
 def check_state(history: History) -> Verdict:
+    missing = lacks(history, "versioned_state", "versioned state")
+    if missing:
+        return verdict(NAME, [], {}, known=False, reason=missing)
     anomalies: list[Anomaly] = []
     versioned = compared_users = 0
     for c in history.connections:
-        if c.version is not None:
-            versioned += 1
-        if c.version_anomalies:
-            kinds = sorted({s.get("kind") for s in c.version_anomalies.items})
-            anomalies.append(Anomaly(
-                "version",
-                f"{c.label} ({c.user}) saw {c.version_anomalies.total} version anomal"
-                f"{'y' if c.version_anomalies.total == 1 else 'ies'} ({', '.join(map(str, kinds))})",
-                {**ref(c), "count": c.version_anomalies.total,
-                 "samples": c.version_anomalies.items}))
+        versioned += bool(c.state_runs)
+        anomalies += connection_anomalies(c)
+    found = history.folded.findings.get("version")
+    if found:
+        anomalies.append(folded_anomaly("version", found, "saw version anomalies"))
     for user, conns in by_user(history).items():
-        tabs = [c for c in conns if c.open_at_end and c.version is not None]
+        tabs = [c for c in conns if c.open_at_end and c.state_runs]
         if len(tabs) < 2:
             continue
         compared_users += 1
-        finals = {(c.version, c.state_digest) for c in tabs}
+        finals = {(repr(c.version), c.state_digest) for c in tabs}
         if len(finals) > 1:
             anomalies.append(Anomaly(
-                "divergence",
-                f"user {user}: {len(tabs)} tabs open at the end hold {len(finals)} different "
-                f"states",
-                {"user": user, "tabs": [{**ref(c), "version": c.version,
-                                         "digest": c.state_digest} for c in tabs]}))
+                "divergence", f"user {user}: {len(tabs)} tabs open at the end hold {len(finals)} different states",
+                {"user": user, "tabs": [{**ref(c), "version": c.version, "digest": c.state_digest} for c in tabs]}))
     stats = {"connections_with_state": versioned, "users_compared": compared_users}
-    return verdict(NAME, anomalies, stats, known=history.complete and versioned > 0)
+    reason = ("the run was cut short (history incomplete)" if not history.complete
+              else "" if versioned else "no connection received a state snapshot or patch")
+    return verdict(NAME, anomalies, stats, known=history.complete and versioned > 0, reason=reason)

@@ -287,6 +287,9 @@ class AdapterSession(Protocol):
         """Frames to send before a clean close (Socket.IO DISCONNECT); may be empty."""
         ...
 
+    # Optional: `ready_without_greeting() -> Ready | None`. A protocol whose server says
+    # nothing first is ready once the upgrade is done and `start()` was sent: return Ready.
+    #
     # Optional: `closed(code, reason) -> SocketproofError | None`. When a session has it,
     # the client asks it to name a close (e.g. graphql-ws 4403 -> "forbidden") and raises
     # that error to whoever waits (start-up included) instead of a bare ConnectionClosed.

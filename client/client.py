@@ -196,6 +196,10 @@ class Client:
             response = transport.connect(url, headers, handshake.subprotocols, origin)
             for frame in session.start():
                 self._send(transport, frame)
+            greeting = getattr(session, "ready_without_greeting", None)
+            ready_now = greeting() if greeting is not None else None
+            if ready_now is not None:  # a protocol whose server says nothing first
+                self._on_ready(ready_now, "")
             if not slot.wait(self.timeout):
                 raise Timeout(f"no start-up from the server within {self.timeout}s ({self.adapter.name} protocol)")
             if slot.error is not None:
@@ -440,8 +444,13 @@ class Client:
         corr, frame = session.request(name, body)
         return self._round_trip(corr, frame, report_as or name, timeout, expected_errors).body
 
-    def publish(self, channel: str, stamp: Stamp, payload: str, timeout: float | None = None) -> Any:
-        """Publish a stamped payload; with an ack, wait for it (the `publish` time)."""
+    def publish(
+        self, channel: str, stamp: Stamp, payload: str, timeout: float | None = None,
+        *, expected_errors: tuple[str, ...] = (),
+    ) -> Any:
+        """Publish a stamped payload; with an ack, wait for it (the `publish` time). A refusal
+        whose code is in `expected_errors` (e.g. `queue_full`) is an answer: the stamp is
+        then owed to nobody, and the request counts as a success."""
         session = self._open_session()
         corr, frame = session.publish(channel, stamp, payload)
         hooks = self.hooks
@@ -460,7 +469,7 @@ class Client:
             return None
         self._stamps[corr] = stamp
         try:
-            return self._round_trip(corr, frame, "publish", timeout, ()).body
+            return self._round_trip(corr, frame, "publish", timeout, expected_errors).body
         except SocketproofError as exc:
             stamp = self._stamps.pop(corr, None)
             if stamp is not None and hooks is not None:

@@ -116,14 +116,18 @@ class ProtocolClient(Client):
 
     def request(  # type: ignore[override]
         self,
-        msg: dict[str, Any],
-        timeout: float | None = None,
+        msg: dict[str, Any] | str,
+        timeout: Any = None,
         *,
         name: str | None = None,
         expected_errors: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
+        report_as: str | None = None,
+    ) -> Any:
         """Send `msg` (an `id` is assigned when missing) and wait for the reply with its id.
-        Raises ProtocolError for an `error` reply, Timeout, or ConnectionClosed."""
+        Raises ProtocolError for an `error` reply, Timeout, or ConnectionClosed.
+        `request(name, body)` is the generic Client form (the flows use it for any adapter)."""
+        if isinstance(msg, str):
+            return super().request(msg, timeout, report_as=report_as or name, expected_errors=expected_errors)
         kind = str(msg.get("type", "?"))
         body = {k: v for k, v in msg.items() if k != "type"}
         return super().request(kind, body, timeout, report_as=name or kind, expected_errors=expected_errors)

@@ -9,7 +9,7 @@ A hooks object reused by a reconnecting client starts a new ConnectionHistory wi
 first event after a `closed`.
 
 Memory is bounded whatever the server sends:
-- per stream at most RUN_CAP arrival runs, per connection at most CHANNEL_CAP channels
+- per stream at most RUN_CAP arrival runs and per connection RUN_BUDGET, per connection at most CHANNEL_CAP channels
   and STREAM_CAP sender streams (later deliveries counted in `untracked`), frames and
   errors at most KEY_CAP distinct keys (then "_other"), acks/failures/holes at most
   RANGE_CAP ranges per set (then counted in `overflow`), state changes RUN_CAP runs, and
@@ -35,6 +35,7 @@ from checks.fold import fold
 from checks.history import (
     KEY_CAP,
     OTHER,
+    RUN_BUDGET,
     RUN_CAP,
     SEQ_ID_CAP,
     AckedSeqs,
@@ -56,6 +57,8 @@ STREAM_CAP = 256
 """Sender streams recorded per connection (over all its channels)."""
 SEQ_ID_CHANNELS = 4
 """Channels per connection that keep a seq -> id map (tab divergence)."""
+CONNECTION_PUBLISH_CAP = 1_024
+"""(sender, channel) publish records per open connection (handed to the Recorder at close)."""
 PUBLISH_CAP = 20_000
 """(sender, channel) publish records per process."""
 KEEP_CLOSED = 2_000
@@ -81,7 +84,7 @@ class ConnectionRecorder:
     ConnectionHistory; implements `client.hooks.ConnectionHooks`."""
 
     __slots__ = ("_owner", "h", "_closed", "_state", "_updates", "_pub", "_pub_count",
-                 "_pub_overflow", "_acked", "_streams", "_seq_id_channels")
+                 "_pub_overflow", "_acked", "_streams", "_seq_id_channels", "_runs_left")
 
     def __init__(self, owner: Recorder, identity: str, label: str) -> None:
         self._owner = owner
@@ -95,6 +98,7 @@ class ConnectionRecorder:
         self._acked: dict[str, AckedSeqs] = {}
         self._streams = 0
         self._seq_id_channels = 0
+        self._runs_left = RUN_BUDGET
 
     # -- connection life ------------------------------------------------------
     def _fresh(self) -> None:
@@ -105,6 +109,7 @@ class ConnectionRecorder:
         self._state = None
         self._streams = 0
         self._seq_id_channels = 0
+        self._runs_left = RUN_BUDGET
         self._owner._reopened(self)
 
     def opened(self, t: float, *, conn_id: Any, channels: tuple[str, ...],
@@ -165,7 +170,7 @@ class ConnectionRecorder:
             record = by_channel.get(stamp.channel)
             if record is not None:
                 return record
-        if self._pub_count >= INFLIGHT_CAP:
+        if self._pub_count >= CONNECTION_PUBLISH_CAP:
             self._pub_overflow += 1
             return None
         self._pub_count += 1
@@ -236,8 +241,9 @@ class ConnectionRecorder:
                 runs = stream.runs
                 if counter == runs[-2] + 1:
                     runs[-2] = counter
-                elif len(runs) < 3 * RUN_CAP:
+                elif len(runs) < 3 * RUN_CAP and self._runs_left > 0:
                     runs += (counter, counter, t)
+                    self._runs_left -= 1
                 else:
                     stream.overflow += 1
                 stream.last_at = t
@@ -254,8 +260,9 @@ class ConnectionRecorder:
                 runs = stream.runs
                 if seq == runs[-2] + 1:
                     runs[-2] = seq
-                elif len(runs) < 3 * RUN_CAP:
+                elif len(runs) < 3 * RUN_CAP and self._runs_left > 0:
                     runs += (seq, seq, t)
+                    self._runs_left -= 1
                 else:
                     stream.overflow += 1
                 stream.last_at = t
@@ -339,8 +346,8 @@ class ConnectionRecorder:
 
     # -- counts ---------------------------------------------------------------
     def frame(self, direction: str, kind: str) -> None:
-        if self._closed:
-            self._fresh()
+        if self._closed:  # a frame after the close (the close frame itself): not a new connection
+            return
         counts = self.h.frames_in if direction == "in" else self.h.frames_out
         n = counts.get(kind)
         if n is not None:
@@ -350,7 +357,7 @@ class ConnectionRecorder:
 
     def error(self, code: str, t: float) -> None:
         if self._closed:
-            self._fresh()
+            return
         errors = self.h.errors
         n = errors.get(code)
         if n is not None:
@@ -413,7 +420,6 @@ class Recorder:
         self.server_connections_source: str | None = None
         self._live: dict[int, ConnectionRecorder] = {}
         self._closed: deque[ConnectionHistory] = deque()
-        self._all_recs: list[ConnectionRecorder] = []  # only while they hold publish records
         self._published: dict[str, dict[str, PublishRecord]] = {}
         self._published_count = 0
         self._published_overflow = 0
@@ -463,8 +469,9 @@ class Recorder:
                         self._published_count += 1
                     into.setdefault(sender, {})[channel] = record if count else record.copy()
 
-    def finish(self, complete: bool = True) -> None:
-        """End of run: connections still open get open_at_end. Call after draining.
+    def finish(self, complete: bool = True, t: float | None = None) -> None:
+        """End of run (at `t`, default now): connections still open get open_at_end.
+        Call after draining.
 
         `closed()` hooks that come later (closing at teardown) are still recorded and
         leave open_at_end set.
@@ -474,7 +481,7 @@ class Recorder:
         for rec in live:
             if not rec._closed:
                 rec.h.open_at_end = True
-        self.ended_at = time.time()
+        self.ended_at = time.time() if t is None else t
         self.complete = complete
 
     def history(self) -> History:

@@ -1,7 +1,8 @@
-"""Chat: echo for latency, send to self and to live peers, receive pushes (`deliver`)."""
+"""Chat: round trips for latency, stamped messages to our own channel and to live peers'."""
 
 from locust import task
 
+from client.adapter import ROUND_TRIP
 from socketproof.users import WebSocketUser, reported
 
 
@@ -12,16 +13,23 @@ class ChatUser(WebSocketUser):
     @task(5)
     @reported
     def echo(self) -> None:
-        self.connection().echo(self.payload())
+        if self.has(ROUND_TRIP):
+            self.connection().request("echo", self.payload())
+        else:
+            self.send()
 
     @task(1)
     @reported
     def ping(self) -> None:
-        self.connection().ping()
+        if self.adapter.name == "socketproof":  # the protocol's own ping (section 3)
+            self.connection().request("ping", {})
 
     @task(3)
     @reported
     def send(self) -> None:
         client = self.connection()
-        to = self.identity if self.rng.random() < 0.5 else self.shared.live.pick(self.rng, self.identity)
-        self.send_message(client, to)
+        channel = self.my_channel() if self.rng.random() < 0.5 else self.peer_channel()
+        self.publish(client, channel)
+
+    def payload(self) -> str:
+        return "x" * self.options.message_bytes

@@ -2,15 +2,17 @@
 
 from locust import task
 
+from client.adapter import SERVER_SEQ
 from socketproof.users import WebSocketUser, reported
 
 
 class MultiTabUser(WebSocketUser):
     weight = 1
     flow = "tabs"
+    needs = frozenset({SERVER_SEQ})
 
     @task
     @reported
     def broadcast(self) -> None:
         tabs = self.tabs(self.options.tabs)
-        self.send_message(self.rng.choice(tabs), self.identity)
+        self.publish(self.rng.choice(tabs), self.my_channel())

@@ -1,25 +1,25 @@
-"""Offline: go away for a while as peers keep sending, then resume with last_seq.
+"""Offline: go away for a while as a peer keeps publishing to us, then resume.
 
 The only flow whose resume replay holds many messages, so the replay is judged (ordering,
-duplicates, loss) like live traffic. Refused sends (`queue_full`) and expiry announced as
-a gap are documented outcomes of the protocol, never failures.
+duplicates, loss) like live traffic. Refused publishes (`queue_full`) and expiry announced
+as a gap are documented outcomes of the protocol, never failures.
 """
 
-import itertools
 import time
 
 from locust import task
 
-from client import ProtocolClient
+from client import Client
+from client.adapter import RESUME
 from client.transport import State
 from socketproof.users import WebSocketUser, reported
 
 AWAY_SECONDS = (0.5, 2.0)
 """How long the user stays away: short, so an 8 s run resumes a few times."""
 SEND_GAP = (0.05, 0.2)
-"""Pause between the peer's sends while the user is away."""
+"""Pause between the peer's publishes while the user is away."""
 MAX_AWAY_SENDS = 20
-"""Sends per absence, whatever the timing: a replay holds at most this many messages."""
+"""Publishes per absence, whatever the timing: a replay holds at most this many messages."""
 EXPECTED = ("queue_full",)
 """A full queue refuses the sender (docs/protocol.md section 6): a correct answer, not a failure."""
 
@@ -27,26 +27,26 @@ EXPECTED = ("queue_full",)
 class OfflineUser(WebSocketUser):
     weight = 2
     flow = "offline"
+    needs = frozenset({RESUME})
 
     def on_start(self) -> None:
         self.peer_identity = self.shared.identity("offline-peer")
-        self.peer: ProtocolClient | None = None
-        self.numbers = itertools.count(1)
+        self.peer: Client | None = None
 
     @task
     @reported
     def away_and_back(self) -> None:
         client = self.connection()
-        last_seq = self.last_seq.get(client.label, 0)
+        resume = self.resume_after.get(client.label, 0)
         self.close_client(client, abrupt=self.rng.random() < 0.5)
         self.client = None
         self.send_while_away(self.rng.uniform(*AWAY_SECONDS))
         with self.environment.events.request.measure("WS", "resume"):
             # Resumed, or a gap announced (messages expired): both are documented outcomes.
-            self.client = self.open_client(last_seq=last_seq)
+            self.client = self.open_client(resume_after=resume)
 
     def send_while_away(self, seconds: float) -> None:
-        """A peer sends to this user's identity until it comes back (bounded in time and count)."""
+        """A peer publishes to this user's identity until it comes back (bounded in time and count)."""
         peer = self.peer
         if peer is None or peer.state is not State.OPEN:
             if peer is not None:
@@ -56,12 +56,7 @@ class OfflineUser(WebSocketUser):
         for _ in range(MAX_AWAY_SENDS):
             if self.shared.stopping:
                 return
-            message_id = f"{peer.label}:{next(self.numbers)}"
-            self.shared.deliveries.sent(message_id)
-            peer.request(
-                {"type": "send", "id": message_id, "to": self.identity, "data": self.payload()},
-                expected_errors=EXPECTED,
-            )
+            self.publish(peer, self.identity, expected_errors=EXPECTED)
             pause = self.rng.uniform(*SEND_GAP)
             if time.monotonic() + pause >= until:
                 break

@@ -1,7 +1,9 @@
-"""Reconnect: drop (abruptly or cleanly) at random points, resume with last_seq, verify replay."""
+"""Reconnect: drop (abruptly or cleanly) at random points and come back; with a resuming
+protocol, resume after the last seq seen and verify the server honoured it."""
 
 from locust import task
 
+from client.adapter import RESUME
 from client.errors import ProtocolError
 from socketproof.users import WebSocketUser, reported
 
@@ -14,20 +16,20 @@ class ReconnectUser(WebSocketUser):
     @reported
     def send_and_maybe_drop(self) -> None:
         client = self.connection()
-        self.send_message(client, self.identity)
+        self.publish(client, self.my_channel())
         if self.rng.random() < self.options.reconnect_probability:
             self.reconnect(abrupt=self.rng.random() < 0.5)
 
     def reconnect(self, *, abrupt: bool) -> None:
-        """`reconnect`: from the drop to the resumed session with its replay received."""
+        """`reconnect`: from the drop to the new session (with its replay, where the protocol resumes)."""
         client = self.client
         assert client is not None
-        last_seq = self.last_seq.get(client.label, 0)
+        resume = self.resume_after.get(client.label, 0) if self.has(RESUME) else None
         with self.environment.events.request.measure("WS", "reconnect"):
             self.close_client(client, abrupt=abrupt)
             self.client = None
-            self.client = fresh = self.open_client(last_seq=last_seq)
-            welcome = fresh.welcome or {}
-            if not welcome.get("resumed"):
-                gap = welcome.get("gap")
-                raise ProtocolError("not_resumed", f"resume after seq {last_seq} not honoured: gap {gap}", welcome)
+            self.client = fresh = self.open_client(resume_after=resume)
+            info = fresh.ready.resume if fresh.ready is not None else None
+            if resume is not None and info is not None and not info.resumed:
+                raise ProtocolError("not_resumed", f"resume after seq {resume} not honoured: gap {info.gap}",
+                                    fresh.ready.info if fresh.ready is not None else None)

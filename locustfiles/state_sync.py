@@ -2,24 +2,24 @@
 
 from locust import task
 
+from client.adapter import VERSIONED_STATE
 from socketproof.users import WebSocketUser, reported
 
 
 class StateSyncUser(WebSocketUser):
     weight = 1
     flow = "state"
+    needs = frozenset({VERSIONED_STATE})
 
     @task(4)
     @reported
     def update(self) -> None:
         tab = self.rng.choice(self.tabs(max(2, self.options.tabs)))
         key = f"k{self.rng.randrange(8)}"
-        reply = tab.request(
-            {"type": "update", "base_version": self.versions[tab.label], "patch": {key: self.rng.random()}},
-            expected_errors=("version_conflict",),
-        )
+        reply = tab.update(self.versions.get(tab.label, 0), {key: self.rng.random()},  # type: ignore[attr-defined]
+                           expected_errors=("version_conflict",))
         if reply["type"] == "error":
-            self.versions[tab.label] = tab.sync()["version"]
+            self.versions[tab.label] = tab.sync()["version"]  # type: ignore[attr-defined]
         else:
             self.versions[tab.label] = reply["version"]
 
@@ -27,4 +27,4 @@ class StateSyncUser(WebSocketUser):
     @reported
     def sync(self) -> None:
         tab = self.rng.choice(self.tabs(max(2, self.options.tabs)))
-        self.versions[tab.label] = tab.sync()["version"]
+        self.versions[tab.label] = tab.sync()["version"]  # type: ignore[attr-defined]

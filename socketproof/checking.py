@@ -21,7 +21,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from checks import History
 from client.tokens import mint_admin_token
-from socketproof import http_get, reports
+from socketproof import http_get, reports, server_count
 from socketproof.judge import Judgement, format_table, judge, stats_table
 
 log = logging.getLogger("socketproof")
@@ -43,6 +43,10 @@ class CheckOptions:
     admin_token: str | None
     drain: float
     jwt_secret: str
+    server_connections: str | None = None
+    """--server-connections URL#name: the count the cleanup check compares (socketproof.server_count)."""
+    server_stats: bool = True
+    """The adapter's server has the reference server's /stats (SERVER_STATS)."""
 
 
 def http_base(host: str) -> str:
@@ -80,6 +84,7 @@ class RunChecker:
         self.judgement: Judgement | None = None
         self.report_paths: list[str] = []
         self.stats_before: dict[str, Any] | None = None
+        self.count_before: int | None = None
         self.worker_histories: dict[str, History] = {}
         self.live_histories: dict[str, History] = {}
         self._last_live_report = 0.0
@@ -102,10 +107,32 @@ class RunChecker:
     def admin_token(self) -> str:
         return self.options.admin_token or mint_admin_token(self.options.jwt_secret, ttl=600)
 
+    def connection_count(self) -> int | None:
+        """The --server-connections count now; None (with a warning) when it cannot be had."""
+        source = self.options.server_connections
+        if not source:
+            return None
+        try:
+            return server_count.read_count(source)
+        except server_count.CountError as error:
+            log.warning("cannot read the server's connection count for the cleanup check: %s", error)
+            return None
+
+    def count_after(self) -> int | None:
+        """Wait (bounded) for the count to fall back to where it started, then read it."""
+        deadline = time.monotonic() + CLEANUP_WAIT
+        while True:
+            count = self.connection_count()
+            if count is None or self.count_before is None or count <= self.count_before:
+                return count
+            if time.monotonic() > deadline:
+                return count
+            gevent.sleep(0.2)
+
     def server_stats(self) -> dict[str, Any] | None:
         """GET /stats on the target; None when it cannot be had (no admin access, not our protocol)."""
         host = self.environment.host
-        if not host:
+        if not host or not self.options.server_stats or self.options.server_connections:
             return None
         try:  # http_get: the admin token never follows a redirect (issue 12, finding 6)
             answer = http_get.get(http_base(host) + "/stats", {"Authorization": f"Bearer {self.admin_token()}"}, 5.0)
@@ -140,6 +167,7 @@ class RunChecker:
         self.live_histories.clear()
         if not isinstance(self.runner, WorkerRunner):
             self.stats_before = self.server_stats()
+            self.count_before = self.connection_count()
 
     def on_test_stopping(self, state: Any) -> None:
         """Stop sending, let in-flight messages land, then close the books.
@@ -187,6 +215,10 @@ class RunChecker:
         """Judge the finished run, write the reports, set the exit code."""
         history.server_stats_before = self.stats_before
         history.server_stats_after = self.stats_after()
+        if self.options.server_connections:
+            history.server_connections_source = self.options.server_connections
+            history.server_connections_before = self.count_before
+            history.server_connections_after = self.count_after()
         options = self.options
         judgement = judge(
             history,

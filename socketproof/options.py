@@ -22,7 +22,11 @@ a new secret option here and with `is_secret=True`."""
 class LoadOptions:
     """The validated options every Socketproof user reads."""
 
-    ws_path: str = "/ws"
+    ws_path: str = ""
+    """Empty: the adapter's own path (/ws for the socketproof protocol)."""
+    protocol: str = "socketproof"
+    rooms: int = 5
+    server_connections: str | None = None
     jwt_secret: str = DEFAULT_SECRET
     jwt_audience: str | None = None
     identities: int = 20
@@ -40,7 +44,24 @@ class OptionError(ValueError):
 def add_arguments(parser: Any) -> None:
     """Register the options on Locust's parser (events.init_command_line_parser)."""
     group = parser  # Locust's own add_argument (web UI flags) lives on the parser, not on groups
-    group.add_argument("--ws-path", default="/ws", help="WebSocket endpoint path on the host (default /ws)")
+    group.add_argument(
+        "--protocol",
+        default="socketproof",
+        help="the service's wire protocol: socketproof, socketio, graphql-ws, or your own adapter as "
+        "path/to/file.py:ClassName (docs/adapters.md) (default socketproof)",
+    )
+    group.add_argument(
+        "--ws-path", default="", help="WebSocket endpoint path on the host (default: the protocol's, /ws for socketproof)"
+    )
+    group.add_argument(
+        "--rooms", type=int, default=5, help="rooms the chat flows join, for protocols with rooms/subscriptions (default 5)"
+    )
+    group.add_argument(
+        "--server-connections",
+        default="",
+        help="the server's open-connection count for the cleanup check: URL#metric of a Prometheus text endpoint "
+        "(http://host:port/metrics#ws_connections) or URL#field of a JSON one (default: the reference server's /stats)",
+    )
     # Secrets default to "" and are resolved later (resolve_secrets): a default is shown in the
     # web UI's page source, so one read from the environment would leak to anyone who opens it.
     group.add_argument(
@@ -99,6 +120,31 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--proxy-seed", type=int, default=None, include_in_web_ui=False,
                        help="seed for --proxy-faults' random choices (default random)")
     add_capacity_arguments(group)
+    add_adapter_arguments(group)
+
+
+def add_adapter_arguments(group: Any) -> None:
+    """Every built-in adapter's own options (e.g. --socketio-event), used by the one --protocol picks."""
+    from client.adapters import builtin_options
+
+    for option in builtin_options():
+        group.add_argument(option.flag, default=option.default, type=option.type, help=option.help)
+
+
+def build_run_adapter(parsed: Any, options: LoadOptions) -> Any:
+    """The run's adapter from --protocol and the adapters' options (OptionError names --protocol)."""
+    from client.adapters import AdapterError, AdapterSettings, build_adapter, builtin_options
+
+    values = {o.dest: getattr(parsed, o.dest, o.default) for o in builtin_options()} if parsed is not None else {}
+    if options.ws_path:
+        values["ws_path"] = options.ws_path
+    try:
+        adapter = build_adapter(options.protocol, AdapterSettings(values, options.message_bytes))
+    except AdapterError as error:
+        raise OptionError(str(error)) from None
+    if options.ws_path:
+        adapter.default_path = options.ws_path
+    return adapter
 
 
 def add_capacity_arguments(group: Any) -> None:
@@ -162,12 +208,15 @@ def load_options(parsed: Any) -> LoadOptions:
     """Validate Locust's parsed options into LoadOptions; raises OptionError with the flag's name."""
     if parsed is None:
         return LoadOptions()
-    ws_path = str(getattr(parsed, "ws_path", "/ws") or "/ws")
-    if not ws_path.startswith("/"):
+    ws_path = str(getattr(parsed, "ws_path", "") or "")
+    if ws_path and not ws_path.startswith("/"):
         raise OptionError(f"--ws-path must start with '/', got {ws_path!r}")
     secret = str(getattr(parsed, "jwt_secret", "") or "") or default_secret()
     return LoadOptions(
         ws_path=ws_path,
+        protocol=str(getattr(parsed, "protocol", "") or "socketproof").strip(),
+        rooms=number_option(parsed, "rooms", int, 1, 100_000) if getattr(parsed, "rooms", None) is not None else 5,
+        server_connections=server_connections_option(parsed),
         jwt_secret=secret,
         jwt_audience=str(getattr(parsed, "jwt_audience", "") or "") or None,
         identities=number_option(parsed, "identities", int, 1, 1_000_000),
@@ -177,6 +226,19 @@ def load_options(parsed: Any) -> LoadOptions:
         reconnect_probability=number_option(parsed, "reconnect_probability", float, 0.0, 1.0),
         request_timeout=number_option(parsed, "request_timeout", float, 0.01, 3600.0),
     )
+
+
+def server_connections_option(parsed: Any) -> str | None:
+    """--server-connections URL#name, checked for shape here (read at the start and end of a run)."""
+    raw = str(getattr(parsed, "server_connections", "") or "").strip()
+    if not raw:
+        return None
+    url, sep, name = raw.partition("#")
+    if not sep or not name or not url.startswith(("http://", "https://")):
+        raise OptionError(
+            f"--server-connections must be URL#name, e.g. http://host:port/metrics#ws_connections, got {raw!r}"
+        )
+    return raw
 
 
 def drain_seconds(parsed: Any) -> float:

@@ -18,6 +18,7 @@ from flask import request
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from client.adapter import SERVER_STATS
 from socketproof import embedded, preflight, progress
 from socketproof.capacity_shape import install as install_capacity
 from socketproof.capacity_shape import options_from as capacity_options
@@ -27,6 +28,7 @@ from socketproof.options import (
     LoadOptions,
     OptionError,
     add_arguments,
+    build_run_adapter,
     drain_seconds,
     load_options,
 )
@@ -40,36 +42,19 @@ log = logging.getLogger("socketproof")
 # something a load test can fix, so the warning is noise at the top of every run.
 warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
 
-_STATE_KEY = "socketproof_run_state"
 _CHECKER_KEY = "socketproof_checker"
 _PROGRESS_KEY = "socketproof_progress"
 _SECRETS_KEY = "socketproof_startup_secrets"
 CHECKS_TAB = "socketproof-checks"
 
 
-def process_id(environment: Any) -> str:
-    """`w<index>` on a worker, `p0` on a local runner: makes identities unique per process."""
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        return f"w{runner.worker_index}"
-    return "p0"
-
-
 def run_state(environment: Any) -> RunState:
-    """The process's RunState, created on first use (workers get options from the master)."""
-    state = getattr(environment, _STATE_KEY, None)
-    if state is None:
-        try:
-            options = load_options(environment.parsed_options)
-        except OptionError as error:
-            log.error("%s; using defaults", error)
-            options = LoadOptions()
-        state = RunState(options, process_id(environment))
-        setattr(environment, _STATE_KEY, state)
-    return state
+    """The process's RunState (socketproof.run owns it; kept here for older callers)."""
+    return RunState.of(environment)
 
 
-def check_options(parsed: Any, load: LoadOptions) -> CheckOptions:
+def check_options(parsed: Any, load: LoadOptions, adapter_capabilities: frozenset[str] = frozenset({SERVER_STATS})
+                  ) -> CheckOptions:
     """Validate the checks options (raises ValueError naming the option)."""
     return CheckOptions(
         names=parse_check_names(getattr(parsed, "checks", None)),
@@ -79,6 +64,8 @@ def check_options(parsed: Any, load: LoadOptions) -> CheckOptions:
         admin_token=str(getattr(parsed, "admin_token", "") or "") or None,
         drain=drain_seconds(parsed),
         jwt_secret=load.jwt_secret,
+        server_connections=load.server_connections,
+        server_stats=SERVER_STATS in adapter_capabilities,
     )
 
 
@@ -104,11 +91,13 @@ def _on_init(environment: Any, **_: Any) -> None:
         setattr(environment, _SECRETS_KEY, startup)
     try:
         load = load_options(environment.parsed_options)
-        checks = check_options(environment.parsed_options, load)
+        adapter = build_run_adapter(environment.parsed_options, load)
+        checks = check_options(environment.parsed_options, load, frozenset(adapter.capabilities))
         capacity = None if worker else capacity_options(environment.parsed_options, checks)
     except ValueError as error:
         usage_error(str(error))
         return
+    leave_out_flows(environment, adapter, quiet=worker)
     checker = RunChecker(environment, checks)
     setattr(environment, _CHECKER_KEY, checker)
     _current["checker"] = checker
@@ -125,6 +114,28 @@ def _on_init(environment: Any, **_: Any) -> None:
             install_capacity(environment, checker, capacity)
     if environment.web_ui is not None:
         _extend_web_ui(environment, checker)
+
+
+def leave_out_flows(environment: Any, adapter: Any, *, quiet: bool = False) -> None:
+    """Take out of the mix every flow that needs a capability the adapter lacks, with one line each."""
+    classes = environment.user_classes
+    kept = []
+    for cls in classes:
+        missing = sorted(set(getattr(cls, "needs", ())) - set(adapter.capabilities))
+        if missing:
+            if not quiet:
+                log.info("flow %s left out: the %s adapter has no %s", cls.__name__, adapter.name, ", ".join(missing))
+            continue
+        kept.append(cls)
+    if len(kept) == len(classes):
+        return
+    if not kept:
+        usage_error(f"every flow needs something the {adapter.name} adapter lacks: nothing to run")
+    classes[:] = kept
+    by_name = getattr(environment, "user_classes_by_name", None)
+    if isinstance(by_name, dict):
+        for name in [n for n, c in by_name.items() if c not in kept]:
+            del by_name[name]
 
 
 def checker_of(environment: Any) -> RunChecker:
@@ -155,7 +166,13 @@ def _preflight(environment: Any, load: LoadOptions) -> None:
     UI (where the host can still be changed in the start form) it is a warning in the log."""
     if not environment.host:
         return
-    finding = preflight.check(environment.host, load)
+    try:
+        adapter = build_run_adapter(environment.parsed_options, load)
+    except OptionError as error:
+        log.error("%s", error)
+        return
+    run_time = getattr(environment.parsed_options, "run_time", None) if environment.parsed_options else None
+    finding = preflight.check(environment.host, load, run_time=run_time, adapter=adapter)
     if finding is None:
         return
     headless = bool(environment.parsed_options and environment.parsed_options.headless)
@@ -168,8 +185,7 @@ def _preflight(environment: Any, load: LoadOptions) -> None:
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
     """A new run (also after a stop in the web UI): fresh options, history and baseline."""
-    if hasattr(environment, _STATE_KEY):
-        delattr(environment, _STATE_KEY)
+    RunState.forget(environment)
     if not isinstance(environment.runner, WorkerRunner):
         if not environment.host and embedded.host():  # the web UI's host field was emptied
             environment.host = embedded.host()

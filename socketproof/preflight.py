@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from client import ProtocolClient
+from typing import Any
+
+from client import Client
+from client.adapter import SessionContext
 from client.errors import HandshakeRejected, SocketproofError, Timeout
 from client.tokens import mint_token
 from socketproof import run_length
-from socketproof.options import LoadOptions
+from socketproof.options import LoadOptions, build_run_adapter
 
 PREFLIGHT_USER = "socketproof-preflight"
 TIMEOUT = 5.0
@@ -25,7 +28,7 @@ _REJECTIONS = {
     "invalid_token": _SECRET_HINT,
     "token_expired": "check this machine's clock against the server's",
     "origin_not_allowed": "Socketproof connects without an Origin header: let the server accept that",
-    "not_found": "check --ws-path (default /ws)",
+    "not_found": "check --ws-path (default: the protocol's path, /ws for socketproof)",
     "unsupported_version": "the server wants another WebSocket version than 13",
     "bad_handshake": "the server did not accept a standard WebSocket upgrade",
 }
@@ -46,18 +49,20 @@ def ws_url(host: str, ws_path: str) -> str:
 
 
 def check(
-    host: str, options: LoadOptions, timeout: float = TIMEOUT, run_time: float | None = None
+    host: str, options: LoadOptions, timeout: float = TIMEOUT, run_time: float | None = None, adapter: Any = None
 ) -> Finding | None:
-    """Connect once as the users would; None when the server welcomed us and the run
-    (`run_time` seconds) is long enough for what its welcome announces."""
-    url = ws_url(host, options.ws_path)
+    """Connect once as the users would, through the run's adapter; None when the server
+    completed the start-up and the run (`run_time` seconds) is long enough for what it announced."""
     if "://" not in host:
         return Finding(True, f"--host must be a URL like ws://host:port, got {host!r}")
+    adapter = adapter if adapter is not None else build_run_adapter(None, options)
     token = mint_token(options.jwt_secret, PREFLIGHT_USER, ttl=60, audience=options.jwt_audience)
+    context = SessionContext(PREFLIGHT_USER, "preflight", token)
     try:
-        client = ProtocolClient(url, token=token, timeout=timeout, user=PREFLIGHT_USER, label="preflight")
+        client = Client(host.rstrip("/") + (options.ws_path or ""), adapter, context, timeout=timeout)
     except ValueError:  # not a ws://, wss://, http:// or https:// URL
         return Finding(True, f"--host must be a ws://, wss://, http:// or https:// URL, got {host!r}")
+    url = client.url
     try:
         client.connect()
     except HandshakeRejected as error:
@@ -65,14 +70,28 @@ def check(
     except Timeout:
         return Finding(False, f"{url} sent no welcome within {timeout:g}s; starting anyway")
     except SocketproofError as error:
-        return Finding(False, f"{url} accepted the connection but did not greet as docs/protocol.md says ({error})")
+        return started_wrong(url, adapter, error)
     finally:
         try:
             client.close()
         except SocketproofError:
             pass
-    short = run_length.warning(client.welcome or {}, run_time)
+    ready = client.ready
+    beat = ready.heartbeat if ready is not None else None
+    short = run_length.warning({"heartbeat": {"interval": beat[0]}} if beat else {}, run_time)
     return None if short is None else Finding(False, short)
+
+
+def started_wrong(url: str, adapter: Any, error: SocketproofError) -> Finding:
+    """The upgrade worked but the start-up did not: a refusal in the protocol's own terms
+    (a bad token, a CONNECT_ERROR, close 4403) ends a headless run; anything else is a warning."""
+    code = str(getattr(error, "code", "") or "")
+    if code in _REJECTIONS or code in ("unauthorized", "forbidden", "connect_error", "not_supported",
+                                       "unexpected_frame", "subprotocol"):
+        hint = _REJECTIONS.get(code) or f"is the server speaking the {adapter.name} protocol? (check --protocol)"
+        return Finding(True, f"{url} refused the {adapter.name} start-up ({error}): {hint}")
+    return Finding(False, f"{url} accepted the connection but did not start as the {adapter.name} protocol "
+                          f"says ({error})")
 
 
 def rejected(url: str, host: str, options: LoadOptions, error: HandshakeRejected) -> Finding:
@@ -85,7 +104,7 @@ def rejected(url: str, host: str, options: LoadOptions, error: HandshakeRejected
             True,
             f"{url} is not a WebSocket endpoint ({answer}): check --host (the WebSocket server) and --ws-path",
         )
-    if error.code == "not_found" and host.rstrip("/").endswith(options.ws_path):
+    if error.code == "not_found" and options.ws_path and host.rstrip("/").endswith(options.ws_path):
         bare = host.rstrip("/")[: -len(options.ws_path)]
         return Finding(True, f"{url} not found (404): give --host without the path, e.g. {bare}")
     hint = _REJECTIONS.get(error.code)

@@ -1,44 +1,37 @@
-"""What one Locust process shares between its users during a run.
+"""What one Locust process shares between its users during a run, and who owns it.
 
-One `RunState` per process: the validated options, the history recorder, the pool of
-identities, which identities are live here (so chat users send to peers that can
-receive), and the delivery tracker that turns a send and its receipt into `deliver`.
+`RunState.of(environment)` is the one owner: the process's RunState lives on the Locust
+environment, made on first use and replaced at each test start. It holds the validated
+options, the adapter, the history recorder, the pool of identities, which identities
+are live here (so chat users publish to peers that can receive), and the stamp counters.
+The plugin, the users and the capacity shape all import it from here.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import random
-import time
 from typing import Any
 
+from locust.runners import WorkerRunner
+
+from client.adapter import Adapter
 from client.recorder import Recorder
-from socketproof.options import LoadOptions
+from socketproof.options import LoadOptions, OptionError, build_run_adapter, load_options
 
-DELIVERY_CAP = 100_000
-"""Sends waiting for their receipt; the oldest are forgotten first (bounded memory)."""
+log = logging.getLogger("socketproof")
+
+_STATE_KEY = "socketproof_run_state"
 
 
-class DeliveryTracker:
-    """Matches a message id sent here with its first receipt here: the `deliver` time."""
-
-    def __init__(self, cap: int = DELIVERY_CAP) -> None:
-        self.cap = cap
-        self._sent: dict[str, float] = {}
-
-    def sent(self, message_id: str) -> None:
-        sent = self._sent
-        sent[message_id] = time.perf_counter()
-        if len(sent) > self.cap:
-            del sent[next(iter(sent))]
-
-    def received(self, message_id: Any) -> float | None:
-        """Milliseconds since the send, the first time this id is received here; else None."""
-        started = self._sent.pop(message_id, None)
-        if started is None:
-            return None
-        return (time.perf_counter() - started) * 1000.0
+def process_id(environment: Any) -> str:
+    """`w<index>` on a worker, `p0` on a local runner: makes identities unique per process."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return f"w{runner.worker_index}"
+    return "p0"
 
 
 class LiveIdentities:
@@ -68,16 +61,47 @@ class LiveIdentities:
 class RunState:
     """Per-process state of a Socketproof run."""
 
-    def __init__(self, options: LoadOptions, process_id: str) -> None:
+    def __init__(self, options: LoadOptions, process: str, adapter: Adapter) -> None:
         self.options = options
-        self.process_id = process_id
-        self.recorder = Recorder(process_id)
-        self.deliveries = DeliveryTracker()
+        self.process_id = process
+        self.adapter = adapter
+        self.recorder = Recorder(process, adapter=adapter.name, capabilities=frozenset(adapter.capabilities))
         self.live = LiveIdentities()
         self.stopping = False
         """Set at the end of a run: users stop sending so in-flight messages can land."""
+        self.process_tag = f"@{process}"
+        """Ends every connection label made here: a stamp whose sender ends with it was sent by
+        this process, on this clock, so its delivery time can be measured."""
         self._numbers: dict[str, itertools.count[int]] = collections.defaultdict(itertools.count)
         self._labels = itertools.count(1)
+
+    @classmethod
+    def of(cls, environment: Any) -> RunState:
+        """The process's RunState, made on first use (workers get options from the master)."""
+        state = getattr(environment, _STATE_KEY, None)
+        if state is None:
+            parsed = environment.parsed_options
+            try:
+                options = load_options(parsed)
+                adapter = build_run_adapter(parsed, options)
+            except (OptionError, ValueError) as error:
+                log.error("%s; using defaults", error)
+                options = LoadOptions()
+                adapter = build_run_adapter(None, options)
+            state = cls(options, process_id(environment), adapter)
+            setattr(environment, _STATE_KEY, state)
+        return state
+
+    @staticmethod
+    def forget(environment: Any) -> None:
+        """A new run starts: the next `of()` builds a fresh state (options, history)."""
+        if hasattr(environment, _STATE_KEY):
+            delattr(environment, _STATE_KEY)
+
+    @staticmethod
+    def current(environment: Any) -> RunState | None:
+        """The state if one was made (None on a master, which runs no users)."""
+        return getattr(environment, _STATE_KEY, None)
 
     def identity(self, flow: str) -> str:
         """The next identity of a flow's pool: `<flow>-<process>-<n mod identities>`."""
@@ -85,5 +109,8 @@ class RunState:
         return f"{flow}-{self.process_id}-{n}"
 
     def label(self, identity: str) -> str:
-        """A connection label unique in the run (it prefixes message ids: `<label>:<n>`)."""
-        return f"{identity}#{next(self._labels)}"
+        """A connection label unique in the run: the stamps' sender."""
+        return f"{identity}#{next(self._labels)}{self.process_tag}"
+
+    def is_local(self, sender: str) -> bool:
+        return sender.endswith(self.process_tag)

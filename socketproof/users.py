@@ -1,14 +1,16 @@
-"""`WebSocketUser`: a Locust user that owns protocol clients, shaped like locust/contrib/mqtt.py.
+"""`WebSocketUser`: a Locust user over the protocol-free client, shaped like locust/contrib/mqtt.py.
 
-The protocol client fires Locust's request event itself, with true round-trip times
-matched by message id; this user adds what needs two connections (`deliver`) or a
-whole flow (`reconnect`), and records every connection into the run's history.
+The client fires Locust's request event itself (true round trips matched by correlation
+key, whatever the adapter); this user holds the connections of one identity, publishes
+stamped messages, reports `deliver` from the stamps it receives, and records every
+connection into the run's history. Flows (locustfiles/) say what to do and which
+adapter capabilities they need (`needs`); a flow whose needs the adapter lacks is left
+out of the run by the plugin, with one line saying why.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import random
 import time
@@ -17,25 +19,26 @@ from typing import Any, TypeVar
 
 from locust import User
 
-from client import ProtocolClient
-from client.connection import State
+from client import Client, ProtocolClient
+from client.adapter import RESUME, SERVER_SEQ, SUBSCRIBE, Delivery, SessionContext, Stamp, stamped_payload
 from client.errors import ConnectionClosed, SocketproofError
 from client.tokens import mint_token
-from socketproof import plugin
+from client.transport import State
+from socketproof import plugin  # noqa: F401  (registers the plugin's listeners: every locustfile imports this)
 from socketproof.run import RunState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _RNG = random.Random()
 """One generator for all users of the process (they run on one thread): a Random per
-user is 2.5 KB of Mersenne Twister state, an eighth of an idle connection's budget."""
+user is 2.5 KB of Mersenne Twister state."""
 if hasattr(os, "register_at_fork"):  # `locust --processes` forks: workers must not share a sequence
     os.register_at_fork(after_in_child=_RNG.seed)
 
 
 def reported(task: F) -> F:
-    """Protocol failures are already in Locust's stats (the client fired them): do not
-    let them also count as task exceptions; the next task reconnects if needed."""
+    """Failures are already in Locust's stats (the client fired them): do not let them also
+    count as task exceptions; the next task reconnects if needed."""
 
     @functools.wraps(task)
     def wrapper(self: WebSocketUser, *args: Any, **kwargs: Any) -> Any:
@@ -50,34 +53,40 @@ def reported(task: F) -> F:
 
 
 class WebSocketUser(User):
-    """Base for Socketproof users: connect, measure, record. Subclasses write the flow."""
+    """Base for Socketproof users: connect, publish, measure, record. Subclasses write the flow."""
 
     abstract = True
     flow = "ws"
+    needs: frozenset[str] = frozenset()
+    """Adapter capabilities this flow cannot run without."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.shared: RunState = plugin.run_state(environment)
+        self.shared = RunState.of(environment)
         self.options = self.shared.options
+        self.adapter = self.shared.adapter
         self.rng = _RNG
         self.identity = self.shared.identity(self.flow)
-        self.clients: list[ProtocolClient] = []
-        self.client: ProtocolClient | None = None
-        self.last_seq: dict[str, int] = {}
+        self.clients: list[Client] = []
+        self.client: Client | None = None
+        self.resume_after: dict[str, int] = {}
+        """Per connection label: the highest server seq seen (RESUME adapters resume after it)."""
         self.versions: dict[str, int] = {}
-        self._message_numbers = itertools.count(1)
+        self._counters: dict[tuple[str, str], int] = {}
         self._opened_at: dict[str, float] = {}
 
     def wait_time(self) -> float:
         """Pace by --send-interval, jittered so users do not march in step."""
         return self.options.send_interval * self.rng.uniform(0.5, 1.5)
 
-    def connection(self) -> ProtocolClient:
-        """This user's main connection, (re)opened when it is closed or has gone silent.
+    def has(self, capability: str) -> bool:
+        return capability in self.adapter.capabilities
 
-        A reopened connection resumes after the last seq the old one saw (`?last_seq`),
-        so what the server sent into a dead connection is replayed, or announced as a gap.
-        """
+    # -- connections --------------------------------------------------------------
+
+    def connection(self) -> Client:
+        """This user's main connection, (re)opened when closed or gone silent; a RESUME
+        adapter resumes after the last seq the old connection saw."""
         client = self.client
         if client is not None and client.state is State.OPEN:
             silence = self.silence(client)
@@ -87,31 +96,29 @@ class WebSocketUser(User):
         if client is None or client.state is not State.OPEN:
             resume = None
             if client is not None:
-                resume = self.last_seq.get(client.label)
+                resume = self.resume_after.get(client.label)
                 self.close_client(client)
             self.client = None
-            self.client = self.open_client(last_seq=resume)
+            self.client = self.open_client(resume_after=resume)
         return self.client
 
-    def silence(self, client: ProtocolClient) -> float | None:
-        """Seconds without a sign of life (welcome or heartbeat ping) when over 2 heartbeat
-        intervals + the timeout, else None: the server (or the path to it) is gone, even
-        though no FIN arrived. The request timeout catches the same for busy connections."""
-        heartbeat = (client.welcome or {}).get("heartbeat") or {}
-        interval, timeout = heartbeat.get("interval"), heartbeat.get("timeout") or 0
-        if not isinstance(interval, (int, float)) or interval <= 0 or not isinstance(timeout, (int, float)):
+    def silence(self, client: Client) -> float | None:
+        """Seconds without a sign of life (start-up or heartbeat ping) when over 2 announced
+        intervals + the timeout, else None: the server, or the path to it, is gone."""
+        beat = client.ready.heartbeat if client.ready is not None else None
+        if not beat or beat[0] <= 0:
             return None
-        last = max(client.ping_times[-1] if client.ping_times else 0.0, self._opened_at.get(client.label, 0.0))
+        interval, timeout = beat
+        pings = client.ping_times
+        last = max(pings[-1] if pings else 0.0, self._opened_at.get(client.label, 0.0))
         silence = time.time() - last
         return silence if last and silence > 2 * interval + timeout else None
-
-    # -- connections --------------------------------------------------------
 
     def ws_url(self) -> str:
         host = (self.host or self.environment.host or "").rstrip("/")
         if not host:
             raise SocketproofError("no host: pass --host ws://host:port or run without it for the embedded server")
-        return host + self.options.ws_path
+        return host + (self.options.ws_path or "")
 
     def token(self, identity: str | None = None, ttl: float = 3600.0) -> str:
         return mint_token(
@@ -123,48 +130,59 @@ class WebSocketUser(User):
         (returning None) to measure what recording costs; every real run records."""
         return self.shared.recorder.connection(identity, label)
 
-    def open_client(self, identity: str | None = None, last_seq: int | None = None) -> ProtocolClient:
-        """Connect a new recorded client for `identity` (default: this user's)."""
-        identity = identity or self.identity
-        label = self.shared.label(identity)
-        client = ProtocolClient(
-            self.ws_url(),
-            token=self.token(identity),
-            recorder=self.recorder_for(identity, label),
-            request_event=self.environment.events.request,
-            timeout=self.options.request_timeout,
-            user=identity,
-            label=label,
-        )
+    def new_client(self, identity: str, label: str, resume_after: Any = None) -> Client:
+        """A recorded client of the run's adapter (ProtocolClient, with its verbs, for socketproof)."""
+        hooks = self.recorder_for(identity, label)
+        event = self.environment.events.request
+        timeout = self.options.request_timeout
+        if self.adapter.name == "socketproof":
+            client: Client = ProtocolClient(self.ws_url(), token=self.token(identity), recorder=hooks,
+                                            request_event=event, timeout=timeout, user=identity, label=label,
+                                            adapter=self.adapter)  # type: ignore[arg-type]
+            client.context = SessionContext(identity, label, client.context.token, resume_after)
+        else:
+            client = Client(self.ws_url(), self.adapter, SessionContext(identity, label, self.token(identity),
+                                                                         resume_after),
+                            hooks=hooks, request_event=event, timeout=timeout)
+        client.on_delivery = functools.partial(self._on_delivery, label)
         client.on_push = functools.partial(self._on_push, label)
-        session = client.connect(last_seq)
-        self._opened_at[label] = time.time()
-        # What this connection counts as seen: the welcome's last_seq covers the replay
-        # (and an announced gap); live pushes raise it in _on_push.
-        seen = session.welcome.get("last_seq")
-        if isinstance(seen, int):
-            self.last_seq[label] = max(self.last_seq.get(label, 0), seen)
-        version = session.snapshot.get("version")
-        if isinstance(version, int):
-            self.versions[label] = max(self.versions.get(label, 0), version)
-        self.clients.append(client)
-        self.shared.live.add(identity)
         return client
 
-    def close_client(self, client: ProtocolClient, *, abrupt: bool = False) -> None:
-        """Close (or drop) a connection and forget its per-connection state: a long run
-        with many reconnects must not grow. Read `last_seq` first to resume."""
-        for per_connection in (self._opened_at, self.last_seq, self.versions):
+    def open_client(self, identity: str | None = None, resume_after: Any = None) -> Client:
+        """Connect a new recorded client for `identity` (default: this user's); a SUBSCRIBE
+        adapter joins the identity's room."""
+        identity = identity or self.identity
+        label = self.shared.label(identity)
+        client = self.new_client(identity, label, resume_after)
+        ready = Client.connect(client)
+        self._opened_at[label] = time.time()
+        resume = ready.resume
+        if resume is not None and isinstance(resume.server_last, int):
+            # what this connection counts as seen: the welcome's last seq covers the replay
+            self.resume_after[label] = max(self.resume_after.get(label, 0), resume.server_last)
+        snapshot = ready.extra.get("snapshot") if ready.extra else None
+        if isinstance(snapshot, dict) and isinstance(snapshot.get("version"), int):
+            self.versions[label] = snapshot["version"]
+        self.clients.append(client)
+        self.shared.live.add(identity)
+        if self.has(SUBSCRIBE):
+            client.subscribe(self.room(identity))
+        return client
+
+    def close_client(self, client: Client, *, abrupt: bool = False) -> None:
+        """Close (or drop) a connection and forget its per-connection state (a long run with
+        many reconnects must not grow). Read `resume_after` first to resume."""
+        for per_connection in (self._opened_at, self.resume_after, self.versions):
             per_connection.pop(client.label, None)
         if client in self.clients:
             self.clients.remove(client)
-            self.shared.live.remove(client.user or self.identity)
+            self.shared.live.remove(client.context.identity or self.identity)
         try:
             client.drop() if abrupt else client.close()
         except SocketproofError:
             pass
 
-    def tabs(self, count: int) -> list[ProtocolClient]:
+    def tabs(self, count: int) -> list[Client]:
         """This identity's open connections ("tabs"): dead ones replaced, topped up to `count`."""
         for tab in [c for c in self.clients if c.state is not State.OPEN]:
             self.close_client(tab)
@@ -177,30 +195,44 @@ class WebSocketUser(User):
             self.close_client(client)
         self.client = None
 
-    # -- measured operations ------------------------------------------------
+    # -- channels and stamps ---------------------------------------------------------
 
-    def payload(self) -> str:
-        return "x" * self.options.message_bytes
+    def room(self, identity: str | None = None) -> str:
+        """The room an identity joins (SUBSCRIBE adapters): one of --rooms, by identity."""
+        identity = identity or self.identity
+        return f"room-{sum(identity.encode()) % self.options.rooms}"
 
-    def send_message(self, client: ProtocolClient, to: str) -> dict[str, Any]:
-        """`send` with a run-unique id (`<label>:<n>`), tracked for the `deliver` time."""
-        message_id = f"{client.label}:{next(self._message_numbers)}"
-        self.shared.deliveries.sent(message_id)
-        return client.send(to, self.payload(), id=message_id)
+    def my_channel(self) -> str:
+        """Where this user's own messages go: its room, or its own user for implicit channels."""
+        return self.room() if self.has(SUBSCRIBE) else self.identity
 
-    def _on_push(self, label: str, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "patch":
-            self.versions[label] = max(self.versions.get(label, 0), message.get("version", 0))
-            return
-        if kind != "message":
-            return
-        seq = message.get("seq")
-        if isinstance(seq, int) and seq > self.last_seq.get(label, 0):
-            self.last_seq[label] = seq
-        elapsed = self.shared.deliveries.received(message.get("id"))
-        if elapsed is not None:
-            self.report("deliver", elapsed)
+    def peer_channel(self) -> str:
+        """Another live receiver's channel (a peer's user, or a peer's room), else our own."""
+        peer = self.shared.live.pick(self.rng, self.identity)
+        return self.room(peer) if self.has(SUBSCRIBE) else peer
+
+    def publish(self, client: Client, channel: str, **kwargs: Any) -> Stamp:
+        """Publish a stamped message (--message-bytes) to `channel`; the stamp counts the
+        sender's messages to that channel from 1 with no gaps."""
+        sender = Stamp.safe(client.label)
+        key = (sender, channel)
+        counter = self._counters[key] = self._counters.get(key, 0) + 1
+        stamp = Stamp(sender, channel, counter, time.time())
+        client.publish(channel, stamp, stamped_payload(stamp, self.options.message_bytes), **kwargs)
+        return stamp
+
+    def _on_delivery(self, label: str, delivery: Delivery) -> None:
+        seq = delivery.seq
+        if seq is not None and seq > self.resume_after.get(label, 0):
+            self.resume_after[label] = seq
+        stamp = delivery.stamp
+        if stamp is not None and not delivery.replay and self.shared.is_local(stamp.sender):
+            self.report("deliver", max(0.0, (time.time() - stamp.sent_at) * 1000.0))
+
+    def _on_push(self, label: str, body: Any) -> None:
+        """Another tab's state update (socketproof `patch`) moves this tab's known version."""
+        if isinstance(body, dict) and body.get("type") == "patch" and isinstance(body.get("version"), int):
+            self.versions[label] = max(self.versions.get(label, 0), body["version"])
 
     def report(self, name: str, elapsed_ms: float, exception: BaseException | None = None) -> None:
         """Report a measurement that is not one request (e.g. an idle connection that died)."""
@@ -213,3 +245,6 @@ class WebSocketUser(User):
             exception=exception,
             context={"user": self.identity},
         )
+
+
+__all__ = ["RESUME", "SERVER_SEQ", "SUBSCRIBE", "WebSocketUser", "reported"]

@@ -68,21 +68,27 @@ OPTIONS = [
     AdapterOption("--graphql-ack-timeout", 10.0, "graphql-ws: seconds to wait for connection_ack", float),
 ]
 
-NOT_SUPPORTED_LEGACY = ("not supported: the server speaks only the legacy graphql-ws subprotocol "
-                        "(subscriptions-transport-ws); use graphql-transport-ws")
+NOT_SUPPORTED_LEGACY = ("the server speaks only the legacy graphql-ws subprotocol "
+                        "(subscriptions-transport-ws), which is not supported: use graphql-transport-ws")
 
 
 class GraphQLClosed(ConnectionClosed):
-    """The server closed with one of the protocol's own close codes; `name` says which."""
+    """The server closed with one of the protocol's own close codes.
 
-    def __init__(self, code: int | None, reason: str, name: str, meaning: str) -> None:
-        super().__init__(code, reason)
+    Unlike a plain ConnectionClosed, `code` is the error's name (`forbidden`), as the
+    pre-flight and Locust's failure table group by it; the number is `close_code`.
+    """
+
+    def __init__(self, close_code: int, reason: str, name: str, meaning: str) -> None:
+        super().__init__(close_code, reason)
+        self.close_code = close_code
+        self.code = name  # type: ignore[assignment]
         self.name = name
         self.meaning = meaning
 
     def __str__(self) -> str:
         said = f" (server said {self.reason!r})" if self.reason else ""
-        return f"{self.name} (close {self.code}): {self.meaning}{said}"
+        return f"{self.name} (close {self.close_code}): {self.meaning}{said}"
 
 
 class GraphQLSessionError(SocketproofError):
@@ -102,14 +108,15 @@ CLOSE_CODES: dict[int, tuple[str, str]] = {
     4400: ("invalid_message", "the server found a message it could not accept"),
     4401: ("unauthorized", "the server refused an operation before connection_ack"),
     4403: ("forbidden", "the server refused connection_init: check --jwt-secret or --graphql-init"),
-    4406: ("subprotocol_not_acceptable", "the server does not speak graphql-transport-ws "
-                                         "(a legacy graphql-ws server is not supported)"),
+    4406: ("not_supported", "the server does not speak graphql-transport-ws "
+                            "(a legacy graphql-ws server is not supported)"),
     4408: ("connection_init_timeout", "the server got no connection_init in time"),
     4409: ("subscriber_exists", "the server already has a subscription with this operation id"),
     4429: ("too_many_initialisation_requests", "the server got connection_init twice"),
     4500: ("internal_server_error", "the server failed"),
 }
-"""graphql-transport-ws close code -> (name, what it means for the user)."""
+"""graphql-transport-ws close code -> (name, what it means for the user). The names the
+pre-flight treats as fatal (unauthorized, forbidden, not_supported) end a run with exit 2."""
 
 
 def close_error(code: int | None, reason: str = "") -> GraphQLClosed | None:
@@ -182,23 +189,24 @@ class GraphQLWSSession:
         return Handshake(path=self.adapter.default_path, subprotocols=(SUBPROTOCOL,))
 
     def negotiated(self, subprotocol: str | None) -> Sequence[Event]:
-        """Called with the server's Sec-WebSocket-Protocol after the upgrade: anything but
-        graphql-transport-ws ends the session with one line."""
-        if subprotocol == SUBPROTOCOL:
+        """Called with the server's Sec-WebSocket-Protocol after the upgrade. The legacy
+        graphql-ws or another protocol ends the session with one line; none at all is let
+        through, so a server that closes with 4406 says why itself (and one that ignores
+        the header and speaks graphql-transport-ws anyway still works)."""
+        if subprotocol in (SUBPROTOCOL, None, ""):
             return ()
         if subprotocol == LEGACY_SUBPROTOCOL:
-            return (Failed(GraphQLSessionError("subprotocol", NOT_SUPPORTED_LEGACY)),)
-        chosen = f"chose {subprotocol!r}" if subprotocol else "chose no subprotocol"
+            return (Failed(GraphQLSessionError("not_supported", NOT_SUPPORTED_LEGACY)),)
         return (Failed(GraphQLSessionError(
-            "subprotocol", f"not supported: the server {chosen}; it must accept graphql-transport-ws")),)
+            "subprotocol", f"not supported: the server chose {subprotocol!r}; it must accept graphql-transport-ws")),)
 
     def start(self) -> Sequence[Frame]:
         return (_encode({"type": "connection_init", "payload": self.adapter.init_payload(self.context.token)}),)
 
-    def closed(self, code: int | None, reason: str = "") -> Sequence[Event]:
-        """A close frame arrived: a protocol close code is a named failure."""
-        error = close_error(code, reason)
-        return (Failed(error),) if error is not None else ()
+    def closed(self, code: int | None, reason: str = "") -> GraphQLClosed | None:
+        """The connection ended (the client calls this): a protocol close code is a named
+        error raised to every waiter; None leaves the client's plain ConnectionClosed."""
+        return close_error(code, reason)
 
     def receive(self, frame: Frame) -> Sequence[Event]:
         try:
@@ -224,8 +232,8 @@ class GraphQLWSSession:
             self.acked = True
             return (Ready(info=message.get("payload")),)
         if kind in ("ka", "data", "connection_error", "connection_keep_alive"):
-            return (Failed(GraphQLSessionError("subprotocol", NOT_SUPPORTED_LEGACY)),)
-        return (Failed(GraphQLSessionError("invalid_message", f"graphql-transport-ws has no message {kind!r}")),)
+            return (Failed(GraphQLSessionError("not_supported", NOT_SUPPORTED_LEGACY)),)
+        return (Failed(GraphQLSessionError("unexpected_frame", f"graphql-transport-ws has no message {kind!r}")),)
 
     def _next(self, message: dict[str, Any], frame: Frame) -> Sequence[Event]:
         op_id = message.get("id")

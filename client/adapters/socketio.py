@@ -7,7 +7,7 @@ own packet codecs, so the wire format is theirs, not ours. What it maps:
   namespace CONNECT (`40` + auth payload) as a Send; its ping interval and timeout
   become `Ready.heartbeat` (HEARTBEAT);
 - the namespace's CONNECT answer -> `Ready`; CONNECT_ERROR -> `Failed` with the
-  server's message; a first frame that is not Engine.IO -> `Failed` (`not_socketio`);
+  server's message; a first frame that is not Engine.IO -> `Failed` (`unexpected_frame`);
 - an emit with an ack id (`42<id>[event, ...]`) and its ACK (`43<id>[...]`) -> a true
   round trip: `request("echo")` (ROUND_TRIP), `publish` (PUBLISH_ACK) and `subscribe`
   (the join event, SUBSCRIBE);
@@ -181,7 +181,8 @@ class SocketIOSession:
         if packet.packet_type != eio.OPEN or not isinstance(data, dict) or "sid" not in data:
             self.state = State.CLOSED
             return [Failed(ProtocolError(
-                "not_socketio", f"expected an Engine.IO open packet (0{{\"sid\":...}}), got {_shown(frame)}"))]
+                "unexpected_frame",
+                f"not a Socket.IO server: expected an Engine.IO open packet (0{{\"sid\":...}}), got {_shown(frame)}"))]
         self.open_info = data
         self.state = State.CONNECTING
         return [Send(self.connect_frame())]
@@ -270,7 +271,7 @@ class SocketIOSession:
     def _unreadable(self, frame: Frame, why: str) -> list[Event]:
         if self.state is State.OPENING:
             self.state = State.CLOSED
-            return [Failed(ProtocolError("not_socketio", f"{why}: {_shown(frame)}"))]
+            return [Failed(ProtocolError("unexpected_frame", f"not a Socket.IO server: {why}: {_shown(frame)}"))]
         return [Push(frame, kind="invalid")]
 
     def _end(self, code: str, message: str) -> list[Event]:

@@ -168,7 +168,8 @@ class Corrupt(MessageFault):
     """Change one payload byte of the message.
 
     Text stays valid UTF-8 (one character is replaced by another ASCII character) unless
-    `raw` is asked for: then a byte of the encoded text is flipped, which may make it invalid.
+    `raw` is asked for: then the top bit of one byte of the encoded text is flipped, which
+    always makes it invalid UTF-8 (the receiver should close with 1007).
     Binary messages always get a byte flipped.
     """
 
@@ -203,7 +204,7 @@ class Corrupt(MessageFault):
                 chunks = [item.encode() if isinstance(item, str) else item for item in chunks]
             data = bytearray(chunks[index])
             at = self.rng.randrange(len(data))
-            data[at] ^= 1 << self.rng.randrange(8)
+            data[at] ^= 0x80 if message.text else 1 << self.rng.randrange(8)  # a flipped top bit breaks UTF-8
             chunks[index] = bytes(data)
         return Message(message.text, tuple(chunks))
 

@@ -53,7 +53,9 @@ class Outbound:
     permessage-deflate context) in the order the bytes go out.
     """
 
-    def __init__(self, sock: Any, proto: FrameProtocol, on_close_sent: Callable[[], None]) -> None:
+    def __init__(
+        self, sock: Any, proto: FrameProtocol, on_close_sent: Callable[[], None], on_cut: Callable[[], None]
+    ) -> None:
         self.sock = sock
         self.proto = proto
         self.queue: gevent.queue.Queue[tuple[str, Any, bool, float]] = gevent.queue.Queue(QUEUE_MAX)
@@ -61,6 +63,7 @@ class Outbound:
         self.broken = False
         self.done = False
         self.on_close_sent = on_close_sent
+        self.on_cut = on_cut
         self.greenlet = gevent.spawn(self._run)
 
     def put(self, kind: str, payload: Any = b"", fin: bool = True, due: float = 0.0) -> None:
@@ -80,6 +83,10 @@ class Outbound:
             if kind == "end":  # the source ended: pass its FIN on
                 self.done = True
                 self._shutdown()
+                return
+            if kind == "cut":  # cut_after: what was queued before went out, now end both legs
+                self.done = True
+                self.on_cut()
                 return
             if self.close_sent and kind != "close":
                 continue  # nothing may follow a close frame
@@ -183,8 +190,8 @@ class Relay:
         self.sources = {"up": self.client, "down": self.upstream}
         self.pending = {"up": from_client, "down": from_server}
         self.outs = {
-            "up": Outbound(self.upstream, to_server, self.close_sent),
-            "down": Outbound(self.client, to_client, self.close_sent),
+            "up": Outbound(self.upstream, to_server, self.close_sent, self.cut),
+            "down": Outbound(self.client, to_client, self.close_sent, self.cut),
         }
         self.proxy.tally_connection()
         pumps = [gevent.spawn(self.pump, direction) for direction in DIRECTIONS]
@@ -293,9 +300,8 @@ class Relay:
                 proxy.relayed[f"{direction}:messages"] += 1
             size = len(payload.encode()) if text else len(payload)
             self.outs[direction].put("data", payload, fin, self.faults.pace(direction, size, now))
-        fired = self.faults.on_data_frame(direction)
-        if "cut_after" in fired:
-            self.cut()
+        if "cut_after" in self.faults.on_data_frame(direction):
+            self.outs[direction].put("cut")  # after the frames already queued
 
     def send_message(self, direction: str, message: Message, due: float) -> None:
         out, last = self.outs[direction], len(message.chunks) - 1

@@ -1,92 +1,86 @@
-from checks.history import ConnectionHistory, History, SeqSet
+from checks.history import History
 from checks.ordering import check_ordering
 from checks.verdict import UNKNOWN
+from tests.checks.scenario import PLAIN, SOCKETPROOF, Run
 
 
-def conn(label, user="alice", **kw):
-    kw.setdefault("opened_at", 1.0)
-    kw.setdefault("open_at_end", True)
-    return ConnectionHistory(label=label, user=user, **kw)
+def two_tabs(caps=SOCKETPROOF):
+    run = Run(caps)
+    sender = run.open("s", channels=("s",))
+    tabs = [run.open(f"t{i}", "bob", ("bob",)) for i in range(2)]
+    return run, sender, tabs
 
 
-def hist(*conns, complete=True):
-    return History(started_at=0.0, ended_at=10.0, complete=complete, connections=list(conns))
+def test_empty_is_unknown():
+    r = check_ordering(History(complete=True))
+    assert r.valid == UNKNOWN and r.stats["reason"] == "no stamped delivery was recorded"
 
 
-def clean(label="t1", **kw):
-    return conn(label, received=SeqSet([[1, 4]]), last_seq=4, messages=4,
-                seq_ids={1: "s:1", 2: "s:2", 3: "s:3", 4: "s:4"}, fifo={"s": 4}, **kw)
+def test_clean_stamps_pass_without_server_seqs():
+    run, sender, tabs = two_tabs(PLAIN)
+    for n in range(5):
+        run.broadcast(sender, "s", "bob", tabs, 2.0 + n)
+    r = check_ordering(run.history())
+    assert r.valid is True and r.stats["sender_streams"] == 2
+    assert r.stats["seq_order"] == "not judged: the custom adapter has no server sequence numbers"
 
 
-def test_empty_history_is_unknown():
-    assert check_ordering(History(complete=True)).valid == UNKNOWN
-
-
-def test_clean_history_passes():
-    r = check_ordering(hist(clean("t1"), clean("t2")))
-    assert r.valid is True
-    assert r.stats["tab_seqs_compared"] == 4
-
-
-def test_single_message_passes():
-    c = conn("t1", received=SeqSet([[1, 1]]), last_seq=1, messages=1, seq_ids={1: "s:1"})
-    assert check_ordering(hist(c)).valid is True
-
-
-def test_incomplete_history_is_unknown_not_pass():
-    assert check_ordering(hist(clean(), complete=False)).valid == UNKNOWN
-
-
-def test_out_of_order_is_reported_with_evidence():
-    c = clean(conn_id="c1")
-    c.out_of_order.add({"seq": 2, "prev": 3, "t": 5.0})
-    r = check_ordering(hist(c))
+def test_late_stamp_is_fifo_with_evidence():
+    run, sender, (tab, _) = two_tabs(PLAIN)
+    stamps = [run.publish(sender, "s", "bob", 2.0 + n)[0] for n in range(4)]
+    for stamp, t in zip((stamps[0], stamps[2], stamps[1], stamps[3]), (3.0, 3.1, 3.2, 3.3), strict=True):
+        run.deliver(tab, stamp, None, t)
+    r = check_ordering(run.history())
     assert r.valid is False
     (a,) = r.anomalies
-    assert a.kind == "out_of_order"
-    assert a.evidence["user"] == "alice" and a.evidence["label"] == "t1"
-    assert a.evidence["conn_id"] == "c1"
-    assert a.evidence["samples"] == [{"seq": 2, "prev": 3, "t": 5.0}]
+    assert a.kind == "fifo" and a.evidence["label"] == "t0" and a.evidence["count"] == 1
+    assert a.evidence["samples"] == [{"channel": "bob", "sender": "s", "counter": 2, "late": 1, "after": 3,
+                                      "t": 3.2}]
 
 
-def test_out_of_order_proven_even_in_incomplete_history():
-    c = clean()
-    c.out_of_order.add({"seq": 2, "prev": 3, "t": 5.0})
-    assert check_ordering(hist(c, complete=False)).valid is False
+def test_seq_below_one_seen_is_out_of_order():
+    run, sender, (tab, _) = two_tabs()
+    sent = [run.publish(sender, "s", "bob", 2.0 + n) for n in range(3)]
+    for (stamp, seq), t in zip((sent[1], sent[0], sent[2]), (3.0, 3.1, 3.2), strict=True):
+        run.deliver(tab, stamp, seq, t)
+    kinds = {a.kind: a for a in check_ordering(run.history()).anomalies}
+    assert set(kinds) == {"out_of_order", "fifo"}
+    assert kinds["out_of_order"].evidence["samples"][0] == {"channel": "bob", "seq": 1, "late": 1, "after": 2,
+                                                            "t": 3.1}
 
 
-def test_fifo_violation():
-    c = clean()
-    c.fifo_violations.add({"sender": "s", "counter": 2, "prev": 3, "seq": 4, "t": 1.0})
-    (a,) = check_ordering(hist(c)).anomalies
-    assert a.kind == "fifo" and a.evidence["samples"][0]["sender"] == "s"
+def test_duplicate_is_not_a_reorder():
+    run, sender, (tab, _) = two_tabs()
+    stamp, seq = run.publish(sender, "s", "bob", 2.0)
+    run.deliver(tab, stamp, seq, 2.1)
+    run.deliver(tab, stamp, seq, 2.2)
+    assert check_ordering(run.history()).valid is True
 
 
-def test_malformed_message():
-    c = clean()
-    c.malformed.add({"msg": {"type": "message"}, "t": 1.0})
-    assert [a.kind for a in check_ordering(hist(c)).anomalies] == ["malformed_message"]
+def test_tabs_disagreeing_on_a_seq_diverge():
+    run, sender, tabs = two_tabs()
+    a, seq_a = run.publish(sender, "s", "bob", 2.0)
+    b, _ = run.publish(sender, "s", "bob", 2.1)
+    run.deliver(tabs[0], a, seq_a, 2.5)
+    run.deliver(tabs[1], b, seq_a, 2.5)  # the other tab got b under a's seq
+    r = check_ordering(run.history())
+    (d,) = [x for x in r.anomalies if x.kind == "tab_divergence"]
+    assert d.evidence["seq"] == 1 and [i["id"] for i in d.evidence["ids"]] == ["s:1", "s:2"]
 
 
-def test_tabs_disagreeing_on_a_seq():
-    t2 = clean("t2")
-    t2.seq_ids[3] = "s:9"
-    r = check_ordering(hist(clean("t1"), t2))
-    assert r.valid is False
-    (a,) = r.anomalies
-    assert a.kind == "tab_divergence"
-    assert a.evidence["seq"] == 3
-    assert [(e["label"], e["id"]) for e in a.evidence["ids"]] == [("t1", "s:3"), ("t2", "s:9")]
+def test_incomplete_is_unknown_but_proof_still_fails():
+    run, sender, (tab, _) = two_tabs(PLAIN)
+    run.deliver(tab, run.publish(sender, "s", "bob", 2.0)[0], None, 2.1)
+    assert check_ordering(run.history(complete=False)).valid == UNKNOWN
+    run, sender, (tab, _) = two_tabs(PLAIN)
+    s1, s2 = run.publish(sender, "s", "bob", 2.0)[0], run.publish(sender, "s", "bob", 2.1)[0]
+    run.deliver(tab, s2, None, 2.2)
+    run.deliver(tab, s1, None, 2.3)
+    assert check_ordering(run.history(complete=False)).valid is False
 
 
-def test_tabs_of_different_users_are_not_compared():
-    bob = clean("b1", user="bob")
-    bob.seq_ids[3] = "other:1"
-    assert check_ordering(hist(clean("t1"), bob)).valid is True
-
-
-def test_seq_restart_after_server_forgot_user_is_not_divergence():
-    old = clean("t1", open_at_end=False, closed_at=2.0, welcome_last_seq=0)
-    new = conn("t2", opened_at=5.0, welcome_last_seq=0, received=SeqSet([[1, 1]]), last_seq=1,
-               messages=1, seq_ids={1: "x:1"})
-    assert check_ordering(hist(old, new)).valid is True
+def test_only_unstamped_deliveries_is_unknown():
+    run, _, (tab, _) = two_tabs(PLAIN)
+    tab.delivered("bob", None, None, None, 2.0)
+    r = check_ordering(run.history())
+    assert r.valid == UNKNOWN and "carried no stamp" in r.stats["reason"]

@@ -1,57 +1,71 @@
-from checks.history import ConnectionHistory, History, state_digest
+from checks.history import History
 from checks.state import check_state
 from checks.verdict import UNKNOWN
-
-D1 = state_digest({"a": 1})
-
-
-def tab(label, version=3, digest=D1, user="alice", **kw):
-    kw.setdefault("open_at_end", True)
-    return ConnectionHistory(label=label, user=user, conn_id=label, opened_at=1.0,
-                             version=version, state_digest=digest, **kw)
+from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 
-def hist(*conns, complete=True):
-    return History(started_at=0.0, ended_at=10.0, complete=complete, connections=list(conns))
+def tab(run, label, user="alice"):
+    return run.open(label, user, (user,))
 
 
-def test_empty_or_stateless_is_unknown():
-    assert check_state(History(complete=True)).valid == UNKNOWN
-    assert check_state(hist(ConnectionHistory(label="t", user="u"))).valid == UNKNOWN
+def test_empty_is_unknown():
+    assert check_state(History(complete=True, capabilities=SOCKETPROOF)).valid == UNKNOWN
 
 
-def test_single_tab_passes():
-    assert check_state(hist(tab("t1"))).valid is True
+def test_without_versioned_state_is_unknown_naming_the_adapter():
+    run = Run(ACKED, adapter="socketio")
+    tab(run, "t1").state("snapshot", 0, {}, None, None, 1.0)
+    r = check_state(run.history())
+    assert r.valid == UNKNOWN and r.stats["reason"] == "the socketio adapter has no versioned state"
+    r = check_state(History(complete=True))
+    assert r.stats["reason"] == "the history does not say whether its adapter has versioned state"
 
 
-def test_agreeing_tabs_pass():
-    r = check_state(hist(tab("t1"), tab("t2"), tab("b1", user="bob", version=9, digest="x")))
+def test_clean_sync_and_agreeing_tabs_pass():
+    run = Run(SOCKETPROOF)
+    tabs = [tab(run, f"t{i}") for i in range(2)]
+    for t in tabs:
+        t.state("snapshot", 2, {"a": 1}, None, None, 1.0)
+    tabs[0].update_sent("u1", {"b": 2}, 2.0)
+    tabs[0].state("ack", 3, None, None, "u1", 2.1)
+    tabs[1].state("patch", 3, None, {"b": 2}, None, 2.2)
+    tabs[1].state("snapshot", 3, {"a": 1, "b": 2}, None, None, 3.0)
+    r = check_state(run.history())
     assert r.valid is True and r.stats["users_compared"] == 1
 
 
-def test_incomplete_is_unknown():
-    assert check_state(hist(tab("t1"), complete=False)).valid == UNKNOWN
+def test_each_version_anomaly_kind():
+    run = Run(SOCKETPROOF)
+    c = tab(run, "t1")
+    c.state("patch", 1, None, {"x": 1}, None, 1.0)
+    c.state("snapshot", 5, {"a": 1}, None, None, 2.0)
+    c.state("patch", 7, None, {"b": 1}, None, 3.0)
+    c.state("snapshot", 6, {}, None, None, 4.0)
+    c.state("snapshot", 6, {"stale": True}, None, None, 5.0)
+    c.update_sent("u", {}, 6.0)
+    c.state("ack", 9, None, None, "u", 6.5)
+    (a,) = check_state(run.history()).anomalies
+    assert a.kind == "version" and a.evidence["label"] == "t1"
+    assert [(s["kind"], s["t"]) for s in a.evidence["samples"]] == [
+        ("patch_before_snapshot", 1.0), ("patch_version", 3.0), ("snapshot_backwards", 4.0),
+        ("snapshot_mismatch", 5.0), ("ack_version", 6.5)]
 
 
-def test_version_anomaly_is_reported():
-    c = tab("t1")
-    c.version_anomalies.add({"kind": "patch_version", "version": 5, "expected": 4, "t": 2.0})
-    r = check_state(hist(c))
-    assert r.valid is False
-    (a,) = r.anomalies
-    assert a.kind == "version" and "patch_version" in a.message
-    assert a.evidence["samples"][0]["expected"] == 4 and a.evidence["label"] == "t1"
+def test_tabs_ending_apart_diverge():
+    run = Run(SOCKETPROOF)
+    a, b = tab(run, "t1"), tab(run, "t2")
+    a.state("snapshot", 1, {"k": 1}, None, None, 1.0)
+    b.state("snapshot", 1, {"k": 1}, None, None, 1.0)
+    a.state("patch", 2, None, {"k": 2}, None, 2.0)
+    kinds = [x.kind for x in check_state(run.history()).anomalies]
+    assert kinds == ["divergence"]
 
 
-def test_diverging_tabs():
-    r = check_state(hist(tab("t1"), tab("t2", digest=state_digest({"a": 2}))))
-    assert r.valid is False
-    (a,) = r.anomalies
-    assert a.kind == "divergence" and a.evidence["user"] == "alice"
-    assert {t["label"] for t in a.evidence["tabs"]} == {"t1", "t2"}
-
-
-def test_different_versions_diverge_but_closed_tabs_are_ignored():
-    assert check_state(hist(tab("t1"), tab("t2", version=2))).valid is False
-    assert check_state(hist(tab("t1"), tab("t2", version=2, open_at_end=False,
-                                          closed_at=3.0))).valid is True
+def test_unmatched_ack_is_counted_not_applied():
+    run = Run(SOCKETPROOF)
+    c = tab(run, "t1")
+    c.state("snapshot", 1, {}, None, None, 1.0)
+    c.state("ack", 2, None, None, "nobody", 2.0)
+    h = run.history()
+    assert h.connections[0].unmatched_acks == 1 and h.connections[0].version == 1
+    assert check_state(h).valid is True

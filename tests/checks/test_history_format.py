@@ -7,13 +7,16 @@ from hypothesis import strategies as st
 
 from checks.history import (
     HISTORY_VERSION,
+    RUN_CAP,
     SAMPLE_CAP,
-    ConnectionHistory,
+    Arrivals,
     History,
     Samples,
     SeqSet,
     state_digest,
 )
+from client.adapter import ResumeInfo
+from tests.checks.scenario import SOCKETPROOF, Run
 
 
 def test_seqset_in_order_adds_make_one_range():
@@ -112,23 +115,48 @@ def test_samples_cap_keeps_total():
     assert not Samples() and Samples(1, [{}])
 
 
+def test_capped_seqset_counts_what_it_drops():
+    s = SeqSet(cap=2)
+    for v in (1, 2, 5, 9, 3, 7):
+        s.add(v)
+    assert s.ranges() == [[1, 3], [5, 5]] and s.overflow == 2  # 9 and 7 needed a third range
+    u = s.union(SeqSet([[20, 20]], cap=2, overflow=1))
+    assert u.ranges() == [[1, 3], [5, 5]] and u.overflow == 4  # [20, 20] dropped too
+
+
+def test_arrivals_keep_order_in_runs():
+    a = Arrivals(1, 0.1)
+    for v, t in ((2, 0.2), (3, 0.3), (7, 0.4), (8, 0.5), (3, 0.6), (4, 0.7)):
+        a.add(v, t)
+    assert a.run_list() == [(1, 3, 0.1), (7, 8, 0.4), (3, 4, 0.6)]
+    assert a.received() == SeqSet([[1, 4], [7, 8]]) and a.last_at == 0.7
+    for v in range(10, 10 + 2 * RUN_CAP, 2):
+        a.add(v, 1.0)
+    assert len(a.run_list()) == RUN_CAP and a.truncated and a.overflow == 3
+    assert Arrivals.from_dict(a.to_dict()) == a
+
+
 def _full_history() -> History:
-    c = ConnectionHistory(label="w1-alice-0", user="alice", process="w1", conn_id="c7",
-                          opened_at=1.5, closed_at=9.0, close_code=1000, close_reason="bye",
-                          close_initiator="client", requested_last_seq=2, welcome_last_seq=5,
-                          replay=3, resumed=True, gap=[3, None], expect_from=3,
-                          received=SeqSet([[3, 7]]), last_seq=7, messages=6,
-                          seq_ids={4: "w1-bob-0:1", 6: "w1-bob-0:2"}, seq_id_stride=2,
-                          version=3, state_digest=state_digest({"a": 1}),
-                          heartbeat_interval=20, heartbeat_timeout=10, pings=2,
-                          first_ping_at=2.0, last_ping_at=4.0, ping_interval_min=2.0,
-                          ping_interval_max=2.0, ping_interval_sum=2.0,
-                          errors={"queue_full": 1}, frames_in={"message": 6},
-                          fifo={"w1-bob-0": 2})
-    c.duplicates.add({"seq": 5, "id": "w1-bob-0:1", "t": 3.0})
-    return History(started_at=1.0, ended_at=10.0, complete=True, connections=[c],
-                   acks={"alice": SeqSet([[1, 7]])}, acked_ids_sample=Samples(1, [{"seq": 1}]),
-                   server_stats_before={"connections": 0}, server_stats_after={"connections": 0})
+    """Every kind of field, recorded through the Recorder."""
+    run = Run(SOCKETPROOF, adapter="socketproof")
+    a = run.open("w1-alice-0", "alice", ("alice",), t=1.5, heartbeat=(20.0, 10.0),
+                 resume=ResumeInfo(requested=2, server_last=5, replay=3, resumed=True, gap=(3, None)))
+    b = run.open("w1-bob-0", "bob", ("bob",))
+    for n in range(3):
+        run.broadcast(b, "w1-bob-0", "alice", [a], 2.0 + n)
+    run.publish(b, "w1-bob-0", "alice", 6.0, fail="queue_full")
+    a.keepalive(2.0)
+    a.keepalive(4.0)
+    a.state("snapshot", 2, {"a": 1}, None, None, 2.0)
+    a.update_sent("u1", {"b": 2}, 2.5)
+    a.state("ack", 3, None, None, "u1", 2.6)
+    a.frame("in", "message")
+    a.error("queue_full", 3.0)
+    a.closed(1000, "bye", "client", 9.0)
+    run.rec.server_stats_before = run.rec.server_stats_after = {"connections": 0}
+    run.rec.server_connections_before, run.rec.server_connections_after = 3, 3
+    run.rec.server_connections_source = "http://127.0.0.1:1/metrics#open"
+    return run.history()
 
 
 def test_history_json_round_trip():
@@ -136,33 +164,46 @@ def test_history_json_round_trip():
     text = h.to_json()
     back = History.from_json(text)
     assert back == h
-    assert back.connections[0].seq_ids == {4: "w1-bob-0:1", 6: "w1-bob-0:2"}
-    assert back.connections[0].received == SeqSet([[3, 7]])
+    alice = back.connections[0]
+    assert alice.received["alice"].senders["w1-bob-0"].run_list() == [(1, 3, 2.05)]
+    assert alice.received["alice"].seq_ids == {1: "w1-bob-0:1", 2: "w1-bob-0:2", 3: "w1-bob-0:3"}
+    assert alice.gap == [3, None] and alice.expect_from == 3 and alice.version == 3
+    assert back.published["w1-bob-0"]["alice"].failed == SeqSet([[4, 4]])
+    assert back.capabilities == SOCKETPROOF and back.adapter == "socketproof"
     assert back.to_json() == text
 
 
 def test_history_refuses_other_versions():
     d = _full_history().to_dict()
-    d["version"] = HISTORY_VERSION + 1
-    with pytest.raises(ValueError, match="not supported"):
-        History.from_dict(d)
+    for version in (1, HISTORY_VERSION + 1, None):
+        d["version"] = version
+        with pytest.raises(ValueError, match="not supported"):
+            History.from_dict(d)
+    with pytest.raises(ValueError, match="cannot merge"):
+        History(version=1).merge(History())
 
 
 def test_merge_unions_everything():
     a = _full_history()
-    b = History(started_at=0.5, ended_at=12.0, complete=True,
-                connections=[ConnectionHistory(label="w2-bob-0", user="bob", process="w2")],
-                acks={"alice": SeqSet([[8, 9]]), "bob": SeqSet([[1, 1]])},
-                acked_ids_sample=Samples(2, [{"seq": 8}]), server_stats_after={"connections": 3})
+    run = Run(SOCKETPROOF - {"resume"}, adapter="socketproof", process="w2")
+    bob2 = run.open("w2-bob-0", "bob", ("bob",))
+    run.counters[("w1-bob-0", "alice")] = 4  # the same sender label published on both workers
+    run.seqs["alice"] = 4
+    run.publish(bob2, "w1-bob-0", "alice", 7.0)
+    run.rec.server_stats_after = {"connections": 3}
+    b = run.history(end=12.0)
+    b.started_at = 0.5
     m = a.merge(b)
-    assert (m.started_at, m.ended_at, m.complete) == (0.5, 12.0, True)
-    assert [c.label for c in m.connections] == ["w1-alice-0", "w2-bob-0"]
-    assert m.acks == {"alice": SeqSet([[1, 9]]), "bob": SeqSet([[1, 1]])}
-    assert m.acked_ids_sample.total == 3
-    assert m.server_stats_before == {"connections": 0}
+    assert (m.started_at, m.ended_at, m.complete) == (0.0, 12.0, True)
+    assert [c.label for c in m.connections] == ["w1-alice-0", "w1-bob-0", "w2-bob-0"]
+    assert m.published["w1-bob-0"]["alice"].acked == SeqSet([[1, 3], [5, 5]])
+    assert m.acked_seqs["alice"].top == 5 and m.acked_seqs["alice"].count == 4
+    assert m.capabilities == SOCKETPROOF - {"resume"}  # only what every part had
     assert m.server_stats_after == {"connections": 0}  # self's wins when both have one
-    assert a.acks["alice"] == SeqSet([[1, 7]])  # operands unchanged
+    assert m.server_connections_source == "http://127.0.0.1:1/metrics#open"
+    assert a.published["w1-bob-0"]["alice"].acked == SeqSet([[1, 3]])  # operands unchanged
     assert not a.merge(History(complete=False)).complete
+    assert History(complete=True).merge(a).capabilities == SOCKETPROOF  # an empty part knows nothing
 
 
 def test_state_digest_ignores_key_order():

@@ -1,158 +1,88 @@
-"""The Recorder fed scripted frames (plain dicts, no sockets)."""
+"""The Recorder driven through the hooks the client calls (no sockets): it records
+compactly, judges nothing, and holds bounded memory whatever the server sends."""
+import random
+import tracemalloc
+
 import pytest
 
-import client.recorder as recorder_module
 from checks import run_checks
-from checks.history import SEQ_ID_CAP, SeqSet, state_digest
-from client.recorder import Recorder
+from checks.history import KEY_CAP, OTHER, RUN_BUDGET, SEQ_ID_CAP, SeqSet, state_digest
+from client.adapter import ResumeInfo, Stamp
+from client.hooks import ConnectionHooks
+from client.recorder import CHANNEL_CAP, ConnectionRecorder, Recorder
+from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 
-def welcome(last_seq=0, replay=0, resumed=False, gap=None, conn_id="c1", interval=2.0):
-    return {"type": "welcome", "conn_id": conn_id, "user": "alice",
-            "heartbeat": {"interval": interval, "timeout": 1.0},
-            "limits": {"max_connections_per_user": 5}, "last_seq": last_seq, "replay": replay,
-            "resumed": resumed, "gap": gap, "token_exp": 0}
+def test_implements_the_client_hooks():
+    names = {n for n in dir(ConnectionHooks) if not n.startswith("_")}
+    assert names <= set(dir(ConnectionRecorder))
 
 
-def msg(seq, mid, frm="bob"):
-    return {"type": "message", "seq": seq, "from": frm, "id": mid, "data": {}}
+def test_clean_stream_is_one_run_per_stream():
+    run = Run(SOCKETPROOF, adapter="socketproof")
+    s = run.open("w1-bob-0", "bob", ("bob",))
+    tab = run.open("w1-alice-0", "alice", ("alice",), t=1.0, heartbeat=(2.0, 1.0),
+                   resume=ResumeInfo(requested=None, server_last=2, replay=2))
+    for n in range(100):
+        run.broadcast(s, "w1-bob-0", "alice", [tab], 2.0 + n * 0.01)
+    tab.frame("in", "message")
+    tab.frame("out", "send")
+    h = run.history()
+    c = h.connections[1]
+    assert (c.label, c.user, c.process, c.conn_id, c.channels) == ("w1-alice-0", "alice", "w1", "W1-ALICE-0", ["alice"])
+    assert (c.expect_from, c.welcome_last_seq, c.replay) == (1, 2, 2)
+    assert (c.heartbeat_interval, c.heartbeat_timeout) == (2.0, 1.0)
+    record = c.received["alice"]
+    assert record.subscribed_at == 1.0 and record.deliveries == 100 and c.deliveries == 100
+    assert record.senders["w1-bob-0"].run_list() == [(1, 100, 2.05)]
+    assert record.seqs.run_list() == [(1, 100, 2.05)]
+    assert c.frames_in == {"message": 1} and c.frames_out == {"send": 1}
+    pub = h.published["w1-bob-0"]["alice"]
+    assert pub.counters == pub.acked == SeqSet([[1, 100]]) and (pub.first_at, pub.last_at) == (2.0, 2.99)
+    assert h.acked_seqs["alice"].top == 100 and h.capabilities == SOCKETPROOF and h.adapter == "socketproof"
 
 
-def open_conn(rec, label="w1-alice-0", user="alice", requested=None, **kw):
-    c = rec.connection(user, label)
-    w = welcome(**kw)
-    c.received(w, 1.0)
-    c.opened(w, requested, 1.0)
-    c.received({"type": "snapshot", "version": 0, "state": {}}, 1.0)
-    return c
-
-
-def only(rec):
-    (c,) = rec.history().connections
-    return c
-
-
-def test_clean_stream():
-    rec = Recorder("w1")
-    c = open_conn(rec, last_seq=2, replay=2)
-    for i, seq in enumerate([1, 2, 3, 4], start=1):
-        c.received(msg(seq, f"w1-bob-0:{i}"), 1.0 + i)
-    c.received({"type": "pong", "id": 1, "ts": 0}, 2.0)
-    c.received({"type": "echo", "id": 2, "data": 1, "ts": 0}, 2.0)
-    h = only(rec)
-    assert (h.label, h.user, h.process, h.conn_id) == ("w1-alice-0", "alice", "w1", "c1")
-    assert h.received == SeqSet([[1, 4]]) and h.last_seq == 4 and h.messages == 4
-    assert h.expect_from == 1 and h.welcome_last_seq == 2 and h.replay == 2
-    assert h.fifo == {"w1-bob-0": 4}
-    assert h.seq_ids == {1: "w1-bob-0:1", 2: "w1-bob-0:2", 3: "w1-bob-0:3", 4: "w1-bob-0:4"}
-    assert not h.duplicates and not h.out_of_order and not h.fifo_violations
-    assert h.frames_in == {"welcome": 1, "snapshot": 1, "message": 4, "pong": 1, "echo": 1}
-    assert (h.heartbeat_interval, h.heartbeat_timeout) == (2.0, 1.0)
-
-
-def test_anomalies_are_sampled_with_evidence():
-    rec = Recorder()
-    c = open_conn(rec)
-    for seq, mid, t in [(1, "s:1", 1.0), (3, "s:3", 2.0), (2, "s:2", 3.0), (3, "s:3", 4.0),
-                        (4, "s:3", 5.0), (5, "s:1", 6.0), (6, 17, 7.0)]:
-        c.received(msg(seq, mid), t)
-    c.received({"type": "message", "id": "x"}, 8.0)
-    h = only(rec)
-    assert h.out_of_order.items == [{"seq": 2, "prev": 3, "t": 3.0}]
-    assert h.fifo_violations.items == [{"sender": "s", "counter": 2, "prev": 3, "seq": 2, "t": 3.0},
-                                       {"sender": "s", "counter": 1, "prev": 3, "seq": 5, "t": 6.0}]
-    assert h.duplicates.items == [{"seq": 3, "id": "s:3", "t": 4.0}]
-    assert h.duplicate_ids.items == [{"seq": 4, "id": "s:3", "t": 5.0}]
-    assert h.malformed.total == 1
-    assert h.received == SeqSet([[1, 6]]) and h.messages == 8 and h.last_seq == 6
+def test_records_anomalies_without_judging_them():
+    run = Run(ACKED)
+    tab = run.open("t", channels=("room",))
+    for n, t in ((1, 1.0), (3, 2.0), (2, 3.0), (3, 4.0), (4, 5.0)):
+        tab.delivered("room", Stamp("s", "room", n, 0.5), None, None, t)
+    tab.delivered("room", None, None, None, 6.0)
+    record = run.history().connections[0].received["room"]
+    assert record.senders["s"].run_list() == [(1, 1, 1.0), (3, 3, 2.0), (2, 4, 3.0)]
+    assert record.unstamped == 1
 
 
 def test_expect_from_rules():
-    rec = Recorder()
-    open_conn(rec, "a", last_seq=10, replay=3)  # fresh
-    open_conn(rec, "b", requested=7, last_seq=10, replay=3, resumed=True)  # resumed
-    open_conn(rec, "c", requested=50, last_seq=0, gap={"from": 51, "to": None})  # server forgot
-    via_received_only = rec.connection("alice", "d")
-    via_received_only.received(welcome(last_seq=4, replay=1), 1.0)
-    a, b, c, d = rec.history().connections
-    assert (a.expect_from, b.expect_from, c.expect_from, d.expect_from) == (8, 8, 1, 4)
-    assert b.requested_last_seq == 7 and b.resumed is True
-    assert c.gap == [51, None] and d.requested_last_seq is None
-
-
-def test_acks_of_sends_by_recipient():
-    rec = Recorder()
-    c = open_conn(rec)
-    c.sent({"type": "send", "id": "w1-alice-0:1", "to": "bob", "data": 1}, 1.0)
-    c.sent({"type": "send", "id": "w1-alice-0:2", "to": "carol", "data": 1}, 1.0)
-    c.sent({"type": "send", "id": "w1-alice-0:3", "to": "bob", "data": 1}, 1.0)
-    c.sent({"type": "echo", "id": 9, "data": 1}, 1.0)
-    c.received({"type": "ack", "id": "w1-alice-0:1", "seq": 7, "queued": False}, 2.0)
-    c.received({"type": "ack", "id": "w1-alice-0:2", "seq": 1, "queued": True}, 2.0)
-    c.received({"type": "error", "code": "queue_full", "id": "w1-alice-0:3", "message": ""}, 2.0)
-    c.received({"type": "ack", "id": "w1-alice-0:3", "seq": 8}, 2.0)  # no longer in flight
-    c.received({"type": "ack", "id": "nobody", "seq": 9}, 2.0)
-    c2 = open_conn(rec, "w1-alice-1")
-    c2.sent({"type": "send", "id": "w1-alice-1:1", "to": "bob", "data": 1}, 3.0)
-    c2.received({"type": "ack", "id": "w1-alice-1:1", "seq": 8}, 3.0)
-    h = rec.history()
-    assert h.acks == {"bob": SeqSet([[7, 8]]), "carol": SeqSet([[1, 1]])}
-    assert h.acked_ids_sample.total == 3
-    assert {"user": "bob", "seq": 7, "id": "w1-alice-0:1", "t": 2.0} in h.acked_ids_sample.items
-    first = h.connections[0]
-    assert first.errors == {"queue_full": 1} and first.unmatched_acks == 2
-    assert first.frames_out == {"send": 3, "echo": 1}
-
-
-def test_in_flight_ids_are_bounded(monkeypatch):
-    monkeypatch.setattr(recorder_module, "INFLIGHT_CAP", 3)
-    rec = Recorder()
-    c = open_conn(rec)
-    for i in range(5):
-        c.sent({"type": "send", "id": i, "to": "bob"}, 1.0)
-    assert len(c._sends) == 3
-    c.received({"type": "ack", "id": 0, "seq": 1}, 2.0)  # evicted: not counted
-    c.received({"type": "ack", "id": 4, "seq": 5}, 2.0)
-    assert rec.history().acks == {"bob": SeqSet([[5, 5]])}
+    run = Run(SOCKETPROOF)
+    fresh = run.open("a", resume=ResumeInfo(server_last=10, replay=3))
+    resumed = run.open("b", resume=ResumeInfo(requested=7, server_last=10, replay=3, resumed=True))
+    forgot = run.open("c", resume=ResumeInfo(requested=50, server_last=0, gap=(51, None)))
+    plain = run.open("d")
+    a, b, c, d = (x.h for x in (fresh, resumed, forgot, plain))
+    assert (a.expect_from, b.expect_from, c.expect_from, d.expect_from) == (8, 8, 1, None)
+    assert b.requested_last_seq == 7 and b.resumed is True and c.gap == [51, None]
 
 
 def test_state_copy_patches_and_own_updates():
-    rec = Recorder()
-    c = rec.connection("alice", "t")
-    c.opened(welcome(), None, 1.0)
-    c.received({"type": "snapshot", "version": 2, "state": {"a": 1, "b": 2}}, 1.0)
-    c.received({"type": "patch", "version": 3, "patch": {"b": None, "c": 3}}, 2.0)
-    c.sent({"type": "update", "id": "u1", "base_version": 3, "patch": {"d": 4}}, 3.0)
-    c.received({"type": "ack", "id": "u1", "version": 4}, 3.1)
-    c.received({"type": "snapshot", "id": "s", "version": 4, "state": {"a": 1, "c": 3, "d": 4}}, 4.0)
-    h = only(rec)
-    assert h.version == 4 and not h.version_anomalies
-    assert h.state_digest == state_digest({"a": 1, "c": 3, "d": 4})
-
-
-def test_version_anomalies():
-    rec = Recorder()
-    c = rec.connection("alice", "t")
-    c.opened(welcome(), None, 1.0)
-    c.received({"type": "patch", "version": 1, "patch": {"x": 1}}, 1.0)
-    c.received({"type": "snapshot", "version": 5, "state": {"a": 1}}, 2.0)
-    c.received({"type": "patch", "version": 7, "patch": {"b": 1}}, 3.0)
-    c.received({"type": "snapshot", "version": 6, "state": {}}, 4.0)
-    c.received({"type": "snapshot", "version": 6, "state": {"stale": True}}, 5.0)
-    c.sent({"type": "update", "id": "u", "base_version": 6, "patch": {}}, 6.0)
-    c.received({"type": "ack", "id": "u", "version": 9}, 6.5)
-    kinds = [(s["kind"], s["t"]) for s in only(rec).version_anomalies.items]
-    assert kinds == [("patch_before_snapshot", 1.0), ("patch_version", 3.0),
-                     ("snapshot_backwards", 4.0), ("snapshot_mismatch", 5.0),
-                     ("ack_version", 6.5)]
+    run = Run(SOCKETPROOF)
+    c = run.open("t")
+    c.state("snapshot", 2, {"a": 1, "b": 2}, None, None, 1.0)
+    c.state("patch", 3, None, {"b": None, "c": 3}, None, 2.0)
+    c.update_sent("u1", {"d": 4}, 3.0)
+    c.state("ack", 4, None, None, "u1", 3.1)
+    c.state("snapshot", 4, {"a": 1, "c": 3, "d": 4}, None, None, 4.0)
+    h = run.history().connections[0]
+    assert h.state_runs == [["snapshot", 2, 4, 1.0, None], ["snapshot", 4, 4, 4.0, True]]
+    assert h.version == 4 and h.state_digest == state_digest({"a": 1, "c": 3, "d": 4})
 
 
 def test_heartbeat_intervals():
-    rec = Recorder()
-    c = open_conn(rec)
+    run = Run()
+    c = run.open("t")
     for t in (3.0, 5.0, 8.0, 9.0):
-        c.server_ping(t)
-    h = only(rec)
+        c.keepalive(t)
+    h = run.history().connections[0]
     assert h.pings == 4 and (h.first_ping_at, h.last_ping_at) == (3.0, 9.0)
     assert (h.ping_interval_min, h.ping_interval_max) == (1.0, 3.0)
     assert h.ping_interval_mean == pytest.approx(2.0)
@@ -160,94 +90,163 @@ def test_heartbeat_intervals():
 
 def test_close_finish_and_open_at_end():
     rec = Recorder()
-    a = open_conn(rec, "a")
-    b = open_conn(rec, "b")
+    a, b = rec.connection("alice", "a"), rec.connection("alice", "b")
+    for c in (a, b):
+        c.opened(1.0, conn_id=None, channels=(), heartbeat=None, resume=None, capabilities=frozenset({"x"}))
     a.closed(1000, "bye", "client", 5.0)
     a.closed(1006, "again", "abrupt", 6.0)  # a second report is ignored
-    assert not rec.history().complete  # not finished yet
+    a.frame("in", "close")  # after the close: not a new connection
+    assert not rec.history().complete
     rec.finish()
     b.closed(1000, "teardown", "client", 9.0)
     h = rec.history()
     ha, hb = h.connections
     assert (ha.close_code, ha.close_reason, ha.close_initiator, ha.closed_at) == (1000, "bye", "client", 5.0)
-    assert not ha.open_at_end
-    assert hb.open_at_end and hb.closed_at == 9.0
-    assert h.complete and h.ended_at is not None and h.started_at <= h.ended_at
+    assert not ha.open_at_end and hb.open_at_end and hb.closed_at == 9.0
+    assert h.complete and h.capabilities == frozenset({"x"})  # learnt from the first opened
     rec.finish(complete=False)
     assert not rec.history().complete
 
 
+def test_reconnect_through_the_same_hooks_is_a_new_connection():
+    run = Run(ACKED)
+    s = run.open("s")
+    c = run.open("r", channels=("room",))
+    run.broadcast(s, "s", "room", [c], 2.0)
+    c.closed(1006, "", "abrupt", 3.0)
+    stamp = run.broadcast(s, "s", "room", [], 3.5)
+    run.deliver(c, stamp, None, 4.0)  # replayed during start-up, before Ready
+    run.open("r", channels=("room",), t=4.1, hooks=c)
+    first, second, _ = sorted(run.history().connections, key=lambda x: (x.label, x.opened_at))
+    assert (first.closed_at, first.received["room"].senders["s"].run_list()) == (3.0, [(1, 1, 2.05)])
+    assert second.received["room"].senders["s"].run_list() == [(2, 2, 4.0)]
+    assert second.opened_at == 4.1 and second.open_at_end
+
+
 def test_seq_ids_thin_deterministically():
-    rec = Recorder()
-    early, late = open_conn(rec, "early"), open_conn(rec, "late", last_seq=300)
+    run = Run(SOCKETPROOF)
+    early, late = run.open("early", channels=("u",)), run.open("late", channels=("u",))
     for seq in range(1, 2001):
-        early.received(msg(seq, f"s:{seq}"), 1.0)
+        early.delivered("u", None, seq, f"s:{seq}", 1.0)
         if seq > 300:
-            late.received(msg(seq, f"s:{seq}"), 1.0)
-    e, lt = rec.history().connections
+            late.delivered("u", None, seq, f"s:{seq}", 1.0)
+    e, lt = (c.received["u"] for c in run.history().connections)
     assert len(e.seq_ids) <= SEQ_ID_CAP and len(lt.seq_ids) <= SEQ_ID_CAP
     assert all(s % e.seq_id_stride == 0 for s in e.seq_ids)
-    assert e.seq_id_stride & (e.seq_id_stride - 1) == 0  # a power of two
-    assert lt.seq_id_stride & (lt.seq_id_stride - 1) == 0
+    assert e.seq_id_stride & (e.seq_id_stride - 1) == 0
     common = set(e.seq_ids) & set(lt.seq_ids)
-    assert len(common) >= SEQ_ID_CAP // 4
-    assert all(e.seq_ids[s] == lt.seq_ids[s] == f"s:{s}" for s in common)
+    assert len(common) >= SEQ_ID_CAP // 4 and all(e.seq_ids[s] == lt.seq_ids[s] == f"s:{s}" for s in common)
 
 
 def test_history_is_a_snapshot():
-    rec = Recorder()
-    c = open_conn(rec)
-    c.received(msg(1, "s:1"), 1.0)
-    before = rec.history()
-    c.received(msg(2, "s:2"), 2.0)
-    assert before.connections[0].received == SeqSet([[1, 1]])
-    assert rec.history().connections[0].received == SeqSet([[1, 2]])
+    run = Run(ACKED)
+    c = run.open("t", channels=("room",))
+    c.delivered("room", Stamp("s", "room", 1, 0.0), None, None, 1.0)
+    before = run.rec.history()
+    c.delivered("room", Stamp("s", "room", 2, 0.0), None, None, 2.0)
+    assert before.connections[0].received["room"].senders["s"].run_list() == [(1, 1, 1.0)]
+    assert run.rec.history().connections[0].received["room"].senders["s"].run_list() == [(1, 2, 1.0)]
 
 
-def _run(drop: int | None):
-    """Alice sends 5 messages to bob (two tabs); tab 2 misses seq `drop`."""
-    rec = Recorder("w1")
-    rec.server_stats_before = {"connections": 0, "users": 0, "registry_entries": 0}
-    alice = open_conn(rec, "w1-alice-0")
-    tabs = [open_conn(rec, f"w1-bob-{i}", user="bob", conn_id=f"b{i}") for i in range(2)]
-    for n in range(1, 6):
-        mid = f"w1-alice-0:{n}"
-        alice.sent({"type": "send", "id": mid, "to": "bob", "data": n}, float(n))
-        alice.received({"type": "ack", "id": mid, "seq": n, "queued": False}, n + 0.1)
-        for i, tab in enumerate(tabs):
-            if not (i == 1 and n == drop):
-                tab.received(msg(n, mid, "alice"), n + 0.2)
-    rec.finish()
-    for c in [alice, *tabs]:
-        c.closed(1000, "", "client", 10.0)
-    rec.server_stats_after = dict(rec.server_stats_before)
-    return {v.name: v for v in run_checks(rec.history(), ["ordering", "duplicates", "loss",
-                                                          "cleanup", "state"])}
+def test_keys_are_bounded():
+    run = Run()
+    c = run.open("t")
+    for i in range(KEY_CAP + 10):
+        c.frame("in", f"kind{i}")
+        c.error(f"code{i}" * 50, 1.0)
+    h = run.history().connections[0]
+    assert len(h.frames_in) == KEY_CAP + 1 and h.frames_in[OTHER] == 10
+    assert len(h.errors) == KEY_CAP + 1 and all(len(k) <= 64 for k in h.errors)
 
 
-def test_recorded_run_passes_the_checks():
-    assert {n: v.valid for n, v in _run(None).items()} == {
-        "ordering": True, "duplicates": True, "loss": True, "cleanup": True, "state": True}
+def test_folded_connections_keep_their_evidence():
+    run = Run(ACKED, keep_closed=2)
+    s = run.open("s")
+    for i in range(6):
+        r = run.open(f"r{i}", channels=("room",), t=1.0 + i)
+        for n in range(3):
+            run.broadcast(s, "s", "room", [r], 1.1 + i + n * 0.1, skip={0: {5} if i == 1 else set()})
+        if i == 3:
+            stamp = Stamp("s", "room", r.h.received["room"].senders["s"].runs[1], 0.0)
+            run.deliver(r, stamp, None, 1.9 + i)  # a duplicate
+        r.closed(1000, "", "client", 1.95 + i)
+    h = run.history()
+    assert len(h.connections) == 3 and h.folded.connections == 4 and h.folded.by_process == {"w1": 4}
+    verdicts = {v.name: v for v in run_checks(h, ["loss", "duplicates", "ordering"])}
+    (lost,) = verdicts["loss"].anomalies
+    assert lost.evidence["folded"] and lost.evidence["missing"] == [[5, 5]]
+    assert lost.evidence["receivers"][0]["label"] == "r1"
+    (dup,) = verdicts["duplicates"].anomalies
+    assert dup.kind == "duplicate_stamp" and dup.evidence["samples"][0]["label"] == "r3"
+    assert verdicts["ordering"].valid is True
 
 
-def test_recorded_loss_is_caught():
-    loss = _run(drop=3)["loss"]
-    assert loss.valid is False
-    assert loss.anomalies[0].evidence["label"] == "w1-bob-1"
-    assert loss.anomalies[0].evidence["missing"] == [[3, 3]]
+MEMORY_BUDGET = 40 * 2**20
+"""What the caps allow for 20 live + 50 kept connections (the unbounded v1 recorder grew past it)."""
 
 
-def test_reconnect_through_the_same_recorder_is_a_new_connection():
-    rec = Recorder()
-    c = open_conn(rec, conn_id="c1")
-    c.received(msg(1, "s:1"), 2.0)
-    c.closed(1006, "", "abrupt", 3.0)
-    c.opened(welcome(last_seq=2, conn_id="c2"), 1, 4.0)
-    c.received(welcome(last_seq=2, conn_id="c2"), 4.0)
-    c.received(msg(2, "s:2"), 4.5)
-    rec.finish()
-    first, second = rec.history().connections
-    assert (first.conn_id, first.closed_at, first.open_at_end) == ("c1", 3.0, False)
-    assert first.received == SeqSet([[1, 1]])
-    assert (second.conn_id, second.expect_from, second.open_at_end) == ("c2", 2, True)
-    assert second.received == SeqSet([[2, 2]]) and second.closed_at is None
+def adversarial(rec: Recorder, events: int, seed: int = 7) -> dict:
+    """Random seqs, made-up kinds and codes, interleaved acks of many senders, reconnects."""
+    rnd = random.Random(seed)
+    conns = [rec.connection(f"u{i}", f"w1-u{i}") for i in range(20)]
+    counters: dict = {}
+    seq = 0
+    planted = {"dup": 0, "late": 0}
+    t = 0.0
+    for c in conns:
+        c.opened(t, conn_id=None, channels=("room",), heartbeat=None, resume=None, capabilities=SOCKETPROOF)
+    for i in range(events):
+        t += 0.001
+        c = rnd.choice(conns)
+        roll = rnd.random()
+        if roll < 0.3:
+            sender = f"s{rnd.randrange(500)}"
+            channel = f"ch{rnd.randrange(100)}"
+            n = counters[(sender, channel)] = counters.get((sender, channel), 0) + 1
+            stamp = Stamp(sender, channel, n, t)
+            c.published(stamp, t)
+            seq += 1
+            c.acked(stamp, seq, t)
+        elif roll < 0.6:
+            sender = f"s{rnd.randrange(2000)}"
+            c.delivered(f"ch{rnd.randrange(1000)}", Stamp(sender, "room", rnd.randrange(1, 10**6), t),
+                        rnd.randrange(10**9), None, t)
+        elif roll < 0.7:
+            c.frame("in", f"kind{rnd.randrange(10**6)}")
+        elif roll < 0.8:
+            c.error(f"code{rnd.randrange(10**6)}", t)
+        elif roll < 0.85:
+            c.keepalive(t)
+        elif roll < 0.9:
+            c.state(rnd.choice(("snapshot", "patch", "ack")), rnd.randrange(100), {"k": i}, {"p": i}, i, t)
+        elif roll < 0.99:
+            c.update_sent(i, {"x": i}, t)
+        else:
+            c.closed(1006, "", "abrupt", t)
+            c.opened(t, conn_id=i, channels=("room",), heartbeat=None, resume=None, capabilities=SOCKETPROOF)
+    return planted
+
+
+def test_memory_stays_bounded_under_100k_adversarial_events():
+    rec = Recorder("w1", adapter="socketproof", capabilities=SOCKETPROOF, keep_closed=50, publish_cap=2_000)
+    tracemalloc.start()
+    try:
+        adversarial(rec, 100_000)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    h = rec.history()
+    print(f"recorder after 100k adversarial events: {current / 2**20:.1f} MiB held, peak {peak / 2**20:.1f} MiB")
+    assert peak < MEMORY_BUDGET, f"peak {peak / 2**20:.1f} MiB"
+    assert len(h.connections) <= 50 + 40 and h.folded.connections > 0
+    for c in h.connections:
+        assert len(c.frames_in) <= KEY_CAP + 1 and len(c.errors) <= KEY_CAP + 1
+        assert len(c.received) <= CHANNEL_CAP
+        assert sum(len(a.runs) // 3 for r in c.received.values() for a in r.senders.values()) <= RUN_BUDGET + 256
+    assert rec._published_count <= 2_000 and h.published_overflow > 0
+    for acked in h.acked_seqs.values():
+        assert len(acked.seqs.ranges()) <= 256
+    verdicts = {v.name: v for v in run_checks(h, ["ordering", "duplicates", "loss", "state"])}
+    assert verdicts["ordering"].valid is False and verdicts["duplicates"].valid is False
+    assert verdicts["state"].valid is False and verdicts["loss"].valid is not True
+    assert len(h.to_json()) < 40 * 2**20

@@ -7,6 +7,7 @@ the argument), plus `GET /metrics` in Prometheus text with the connected-client 
 (`socketio_connected N`). Test switches break the room broadcasts on purpose:
 `--drop-every N` drops every Nth one, `--duplicate-every N` sends every Nth twice and
 `--reorder-every N` holds every Nth back until the same sender's next one to that room.
+`--plain` serves a WebSocket that is not Socket.IO instead (the "wrong server" test).
 
 Run: `python -m tests.support.socketio_app --port 0 --jwt-secret S`; it prints
 `socketio app listening on http://127.0.0.1:PORT` once it listens. `running_app()` does
@@ -124,6 +125,23 @@ def create_app(secret: str, faults: Faults, ping_interval: float, ping_timeout: 
     return socketio.ASGIApp(sio, other_asgi_app=metrics)
 
 
+def create_plain_app() -> Any:
+    """`--plain`: a WebSocket server that is not Socket.IO (it greets in its own JSON)."""
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not found\n"})
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": '{"type":"welcome","server":"plain"}'})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    return app
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -134,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-every", type=int, default=0)
     parser.add_argument("--duplicate-every", type=int, default=0)
     parser.add_argument("--reorder-every", type=int, default=0)
+    parser.add_argument("--plain", action="store_true", help="serve a plain WebSocket that is not Socket.IO")
     args = parser.parse_args(argv)
 
     import uvicorn
 
     faults = Faults(args.drop_every, args.duplicate_every, args.reorder_every)
-    app = create_app(args.jwt_secret, faults, args.ping_interval, args.ping_timeout)
+    app = create_plain_app() if args.plain else create_app(args.jwt_secret, faults, args.ping_interval,
+                                                          args.ping_timeout)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
@@ -196,7 +216,7 @@ class AppHandle:
 
 @contextlib.contextmanager
 def running_app(secret: str = "socketio-test-secret-of-at-least-32-bytes", *, start_timeout: float = 20.0,
-                **switches: float) -> Iterator[AppHandle]:
+                **switches: float | bool) -> Iterator[AppHandle]:
     """Start the app on a free loopback port; stop it after and check it is gone.
 
     `switches` are the command-line options by their dest (`ping_interval=1`,
@@ -204,7 +224,8 @@ def running_app(secret: str = "socketio-test-secret-of-at-least-32-bytes", *, st
     """
     command = [sys.executable, "-m", "tests.support.socketio_app", "--port", "0", "--jwt-secret", secret]
     for name, value in switches.items():
-        command += ["--" + name.replace("_", "-"), str(value)]
+        flag = "--" + name.replace("_", "-")
+        command += [flag] if value is True else [flag, str(value)]
     env = {key: value for key, value in os.environ.items() if not key.startswith("SOCKETPROOF_")}
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

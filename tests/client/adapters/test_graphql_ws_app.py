@@ -56,7 +56,9 @@ class Wire:
                 payload = data.data if hasattr(data, "data") else data
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
                 self.closed = (code, payload[2:].decode(errors="replace"))
-                self.events.extend(self.session.closed(*self.closed))
+                error = self.session.closed(*self.closed)
+                if error is not None:
+                    self.events.append(Failed(error))
             elif opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
                 for event in self.session.receive(data.decode() if opcode == websocket.ABNF.OPCODE_TEXT else data):
                     self.events.append(event)
@@ -182,7 +184,8 @@ def test_a_legacy_only_server_gets_one_line_not_supported(wires):
         wire = Wire(legacy, "l-0", header_only=True)
         wires.append(wire)
         text = str(wire.failure().error)
-        assert "not supported" in text or "subprotocol_not_acceptable" in text
+        assert wire.closed is not None and wire.closed[0] == 4406
+        assert text.startswith("not_supported (close 4406): ")
         assert "graphql-transport-ws" in text and "\n" not in text
         wire.close()
 

@@ -154,7 +154,7 @@ def test_connect_error_fails_with_the_servers_message() -> None:
 def test_a_server_that_is_not_socketio_fails_at_once(first: str | bytes) -> None:
     [event] = session().receive(first)
     assert isinstance(event, Failed)
-    assert event.error.code == "not_socketio"
+    assert event.error.code == "unexpected_frame"
 
 
 def test_ping_is_a_keepalive_answered_with_pong() -> None:

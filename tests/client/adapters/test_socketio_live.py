@@ -131,7 +131,7 @@ def test_a_server_that_is_not_socketio_fails_the_start_up() -> None:
             [failed] = session.receive(ws.recv())
         finally:
             ws.close()
-    assert isinstance(failed, Failed) and failed.error.code == "not_socketio"
+    assert isinstance(failed, Failed) and failed.error.code == "unexpected_frame"
     assert "not an Engine.IO packet" in str(failed.error)
 
 

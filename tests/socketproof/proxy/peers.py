@@ -93,7 +93,7 @@ class _Handler(socketserver.BaseRequestHandler):
                     out = self.on_event(ws, event, recorder)
                     if out:
                         sock.sendall(out)
-                if not data:
+                if not data or ws.state is ConnectionState.CLOSED:  # the server ends TCP after the close handshake
                     return
         except OSError:
             return
@@ -218,6 +218,8 @@ class FrameClient:
                     self.recorder.add(event)
                     if isinstance(event, Ping):
                         self.send(event.response())
+                    elif isinstance(event, CloseConnection) and self.ws.state is ConnectionState.REMOTE_CLOSING:
+                        self.send(event.response())
                 if not data:
                     return
         except OSError:
@@ -234,6 +236,11 @@ class FrameClient:
         return dict(self.accepted.extra_headers).get(name.lower())
 
     def close(self) -> None:
+        """Drop the TCP connection (no close frame) and wait for the reader to see it."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader's recv, which close() alone does not
+        except OSError:
+            pass
         self.sock.close()
         self.reader.join(5)
 

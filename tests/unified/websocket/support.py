@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+
 from client import ConnectionClosed, ProtocolClient, ProtocolError, Timeout, default_secret, normalize_url
 from tests.support.server import ServerHandle
 
@@ -109,6 +111,14 @@ def too_slow(announced: dict[str, Any], names: Iterable[str]) -> str | None:
     shown = ", ".join(f"{name}={announced.get(name)}" for name in names)
     needed = ", ".join(f"{name} <= {FAST_ENOUGH[name]:g}" for name in names)
     return f"{ENV_TARGET} announces {shown}; this test runs against it when {needed} (start it so to run it)"
+
+
+def needs_queue(client: ProtocolClient, size: int) -> None:
+    """Skip when the target's announced queue_size holds fewer than `size` messages (an external
+    target started with a small queue, to run the full-queue test, cannot run this one)."""
+    announced = ((client.welcome or {}).get("limits") or {}).get("queue_size")
+    if isinstance(announced, int) and announced < size:
+        pytest.skip(f"{ENV_TARGET} announces queue_size={announced}; this test needs queue_size >= {size}")
 
 
 def new_user(tag: str = "u") -> str:

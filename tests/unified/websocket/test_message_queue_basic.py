@@ -11,7 +11,18 @@ import pytest
 from client import HandshakeRejected, ProtocolError
 from tests.support.server import ServerHandle
 from tests.unified.websocket.metrics import TestMetrics
-from tests.unified.websocket.support import Baseline, Clients, collect, new_user, on_own_server, quiet, send
+from tests.unified.websocket.support import (
+    Baseline,
+    Clients,
+    collect,
+    is_embedded,
+    needs_queue,
+    new_user,
+    on_own_server,
+    quiet,
+    send,
+    wait_until,
+)
 
 QUEUE_SIZE = 5
 QUEUE_TTL = 0.6
@@ -22,6 +33,7 @@ def test_offline_messages_are_queued_and_flushed_in_order(
 ) -> None:
     sender, receiver = new_user("s"), new_user("r")
     out = clients.open(sender)
+    needs_queue(out, 10)
     with metrics.measure(10):
         acks = [metrics.timed(send, out, receiver, {"n": i}, f"{sender}:{i}") for i in range(10)]
     assert [(a["seq"], a["queued"]) for a in acks] == [(i, True) for i in range(1, 11)]
@@ -50,6 +62,7 @@ def test_last_seq_resume_replays_exactly_what_was_missed(
 ) -> None:
     sender, receiver = new_user("s"), new_user("r")
     out, inbox = clients.open(sender), clients.open(receiver)
+    needs_queue(out, 8)
     for i in range(5):
         send(out, receiver, i)
     seen = [m["seq"] for m in collect(inbox, 5)]
@@ -113,6 +126,8 @@ def test_full_queue_refuses_the_sender_with_queue_full(target_with, metrics: Tes
 def test_expired_messages_are_not_delivered_and_are_counted(target_with) -> None:  # type: ignore[no-untyped-def]
     target = target_with(queue_ttl=QUEUE_TTL)
     ttl = float(target.settings["queue_ttl"])
+    if not is_embedded(target.server):  # a shared target: let earlier tests' queued messages expire first
+        wait_until(lambda: target.server.stats()["queued_messages"] == 0, ttl + 1.5)
     with on_own_server(target.server) as (clients, base):
         sender, receiver = new_user("s"), new_user("r")
         out = clients.open(sender)

@@ -1,0 +1,79 @@
+"""`locust --headless --proxy-faults SPEC`: the proxy's faults make the matching check fail.
+
+Real Locust runs (tests/socketproof/support.py: at most two at once) against the embedded
+reference server with no fault switch of its own: every fault comes from the proxy. A clean
+run through the proxy passes like a direct one; each fault fails its check, and the counts in
+proxy-faults.json are consistent with the anomalies found.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.socketproof.support import LocustRun, RunPool
+
+RUN = ["-u", "10", "-r", "10", "-t", "9s", "--proxy-seed", "1"]
+
+# (name, --proxy-faults, extra locust arguments, the check that must fail, an anomaly kind it must name)
+RUNS = [
+    ("clean", "none", [], None, None),
+    ("drop", "down:drop=0.2", [], "loss", "lost"),
+    ("duplicate", "down:duplicate=0.2", [], "duplicates", "duplicate_seq"),
+    ("reorder", "down:reorder=0.2", [], "ordering", "out_of_order"),
+    ("delay", "down:delay_ms=100+20", ["--threshold", "echo:p95<50"], "timing", "threshold"),
+    ("freeze", "freeze_pings", [], "heartbeat", "no_pings"),
+]
+
+
+@pytest.fixture(scope="module")
+def runs(locust_runs: RunPool) -> RunPool:
+    for name, spec, extra, _, _ in RUNS:
+        locust_runs.start(f"proxy-{name}", [*RUN, "--proxy-faults", spec, *extra])
+    return locust_runs
+
+
+def proxy_counts(run: LocustRun) -> dict[str, Any]:
+    path = run.report_dir / "proxy-faults.json"
+    assert path.exists(), f"no proxy-faults.json\n{run.describe()}"
+    return json.loads(path.read_text())
+
+
+def test_a_clean_run_through_the_proxy_passes(runs: RunPool) -> None:
+    run = runs.result("proxy-clean")
+    assert run.returncode == 0 and not run.failing(), run.describe()
+    assert {verdict["valid"] for verdict in run.verdicts.values()} == {True}
+    counts = proxy_counts(run)
+    assert counts["faults"] == {} and counts["connections"] >= 10
+    assert counts["relayed"]["up:messages"] > 50 and counts["relayed"]["down:messages"] > 50
+    assert "proxy faults (none): nothing injected; relayed" in run.stdout + run.stderr
+    assert not run.leftovers
+
+
+@pytest.mark.parametrize(("name", "spec", "check", "kind"), [row[:2] + row[3:] for row in RUNS[1:]])
+def test_each_proxy_fault_fails_its_check(runs: RunPool, name: str, spec: str, check: str, kind: str) -> None:
+    run = runs.result(f"proxy-{name}")
+    assert run.returncode == 1, run.describe()
+    assert run.verdicts[check]["valid"] is False and kind in run.anomaly_kinds(check), run.describe()
+    counts = proxy_counts(run)
+    injected = sum(counts["faults"].values())
+    assert injected > 0 and counts["spec"] == spec
+    anomalies = [a for a in run.verdicts[check]["anomalies"] if a["kind"] == kind]
+    if name in ("duplicate", "reorder"):
+        # each anomaly is one duplicated / out-of-order delivery the proxy caused: never more than it injected
+        assert len(anomalies) <= counts["faults"][f"down:{name}"], (len(anomalies), counts)
+    if name == "drop":
+        assert lost_seqs(anomalies) <= counts["faults"]["down:drop"], counts
+    assert not run.leftovers
+
+
+def lost_seqs(anomalies: list[dict[str, Any]]) -> int:
+    """How many deliveries the loss anomalies say went missing."""
+    total = 0
+    for anomaly in anomalies:
+        evidence = anomaly.get("evidence", {})
+        missing = evidence.get("missing") or evidence.get("missing_seqs") or []
+        total += evidence.get("count", len(missing)) if isinstance(missing, list) else int(missing)
+    return total
