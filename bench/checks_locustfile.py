@@ -38,7 +38,7 @@ class EchoSendUser(WebSocketUser):
     @task(1)
     @reported
     def send(self) -> None:
-        self.send_message(self.connection(), self.identity)
+        self.publish(self.connection(), self.identity)
 
 
 @events.test_start.add_listener

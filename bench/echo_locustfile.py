@@ -11,8 +11,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if os.environ.get("BENCH_CLIENT_DIR"):  # bench/locust_echo.py --compare-client: another `client` package
-    sys.path.insert(0, os.environ["BENCH_CLIENT_DIR"])
 
 from locust import constant, events, task  # noqa: E402
 

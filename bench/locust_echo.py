@@ -118,13 +118,13 @@ def children_cpu() -> float:
 
 
 def run_child(kind: str, cmd: list[str], env_extra: dict[str, str], duration: float,
-              server: CpuSampler) -> dict[str, Any]:
+              server: CpuSampler, cwd: Path = ROOT) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     env = {**os.environ, **env_extra, "BENCH_OUT": out, "PYTHONUNBUFFERED": "1"}
     cpu0 = children_cpu()
     wall0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CPU}))
     try:
         stdout, stderr = proc.communicate(timeout=duration + 60)
@@ -173,6 +173,17 @@ def run_child(kind: str, cmd: list[str], env_extra: dict[str, str], duration: fl
     }
 
 
+def extract_tree(rev: str) -> Path:
+    """The repository's files at `rev` in a temporary folder (git archive): the baseline's own
+    client, users and locustfile, run with this virtualenv."""
+    target = Path(tempfile.mkdtemp(prefix="socketproof-baseline-"))
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"locust_echo.py: error: cannot read revision {rev!r}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
 def bare_cmd(url: str, n: int, duration: float) -> list[str]:
     return [PYTHON, "bench/bare_echo.py", "--url", url, "--connections", str(n), "--duration", str(duration)]
 
@@ -205,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-other-cpu", type=float, default=0.15,
                         help="a run during which other processes used more CPUs than this is marked "
                              "contaminated and left out of the medians while clean runs of its kind exist")
-    parser.add_argument("--compare-client", type=Path, default=None, metavar="DIR",
-                        help="also run Locust with the `client` package found in DIR (e.g. a copy of an "
-                             "older client/ for before/after figures), as kind `locust_ref`")
+    parser.add_argument("--baseline-rev", default=None, metavar="REV",
+                        help="also run the same Locust load from the whole tree at git revision REV (e.g. the "
+                             "commit before a client change), as kind `locust_ref`: before/after in one run")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file (default {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     window = args.duration - args.warmup - 1.0
@@ -216,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.cpu_count() is None or os.cpu_count() < 2:  # type: ignore[operator]
         parser.error("needs two CPUs (server on CPU 0, client on CPU 1)")
     raise_nofile()
+    baseline_dir = extract_tree(args.baseline_rev) if args.baseline_rev else None
     env_extra = {"BENCH_WARMUP": str(args.warmup), "BENCH_WINDOW": str(window)}
     server = ServerProcess({"rate_limit": 0})
     runs: list[dict[str, Any]] = []
@@ -229,17 +241,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server {url} on CPU {SERVER_CPU}; clients on CPU {CLIENT_CPU}; "
               f"{args.connections} connections, {args.duration:.0f}s runs, window {window:.0f}s", flush=True)
         for rep in range(1, args.repeat + 1):
-            kinds = ["bare", "locust"] + (["locust_ref"] if args.compare_client else [])
+            kinds = ["bare", "locust"] + (["locust_ref"] if baseline_dir else [])
             shift = (rep - 1) % len(kinds)
             for kind in kinds[shift:] + kinds[:shift]:
                 cmd = (bare_cmd(url, args.connections, args.duration) if kind == "bare"
                        else locust_cmd(host, args.connections, args.duration))
                 extra = dict(env_extra)
-                if kind == "locust_ref":
-                    extra["BENCH_CLIENT_DIR"] = str(args.compare_client.resolve())
+                cwd = baseline_dir if kind == "locust_ref" and baseline_dir else ROOT
                 load = wait_quiet(args.quiet_cpu, args.quiet_timeout) if args.quiet_timeout > 0 else None
                 try:
-                    r = run_child(kind, cmd, extra, args.duration, sampler)
+                    r = run_child(kind, cmd, extra, args.duration, sampler, cwd)
                 except RuntimeError as exc:  # one broken run is reported, the others still count
                     print(f"rep {rep} {kind}: failed: {exc}", file=sys.stderr, flush=True)
                     runs.append({"kind": kind, "rep": rep, "error": str(exc)[-3000:], "exit_code": None})
@@ -288,11 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     summary["runs_contaminated"] = sum(r["contaminated"] for r in good)
     summary["runs_failed"] = len(failed)
     summary["ratio_per_rep"] = ratios
-    if args.compare_client:
+    if baseline_dir:
         summary["locust_ref_rt_per_s"] = med("locust_ref", "rt_per_s")
         summary["locust_ref_cpu_us_per_rt"] = med("locust_ref", "cpu_us_per_rt")
         summary["locust_ref_ratio"] = summary["locust_ref_rt_per_s"] / summary["bare_rt_per_s"]
-        summary["locust_ref_client_dir"] = str(args.compare_client)
+        summary["locust_ref_rev"] = args.baseline_rev
+        summary["cpu_per_rt_vs_baseline"] = summary["locust_cpu_us_per_rt"] / summary["locust_ref_cpu_us_per_rt"]
     met = {
         "locust_rt_per_s": summary["locust_rt_per_s"] >= GOALS["locust_rt_per_s"],
         "ratio": summary["ratio"] >= GOALS["ratio"],
@@ -303,10 +315,10 @@ def main(argv: list[str] | None = None) -> int:
           + ("left out" if use_clean else "kept: not every kind had a clean run, figures are noisy"))
     print(f"median bare  : {summary['bare_rt_per_s']:8.0f} rt/s  {summary['bare_cpu_us_per_rt']:5.1f} us/rt")
     print(f"median locust: {summary['locust_rt_per_s']:8.0f} rt/s  {summary['locust_cpu_us_per_rt']:5.1f} us/rt")
-    if args.compare_client:
-        print(f"median locust_ref: {summary['locust_ref_rt_per_s']:8.0f} rt/s  "
-              f"{summary['locust_ref_cpu_us_per_rt']:5.1f} us/rt  (client from {args.compare_client}; "
-              f"ratio to bare {summary['locust_ref_ratio']:.2f})")
+    if baseline_dir:
+        print(f"median locust at {args.baseline_rev}: {summary['locust_ref_rt_per_s']:8.0f} rt/s  "
+              f"{summary['locust_ref_cpu_us_per_rt']:5.1f} us/rt  (ratio to bare {summary['locust_ref_ratio']:.2f}); "
+              f"client CPU per round trip now / then: {summary['cpu_per_rt_vs_baseline']:.3f}")
     print(f"ratio locust/bare: {summary['ratio']:.2f}  goals met: {met}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({

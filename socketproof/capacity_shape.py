@@ -30,6 +30,7 @@ from checks import History
 from socketproof import capacity as cap
 from socketproof import capacity_report as report
 from socketproof.judge import judge
+from socketproof.run import RunState
 
 log = logging.getLogger("socketproof")
 
@@ -80,9 +81,7 @@ class LocustProbe:
             for live in list(self.checker.live_histories.values()):
                 history = history.merge(live)
             return history
-        from socketproof import plugin  # imported by now; importing at the top would be circular
-
-        return plugin.run_state(self.environment).recorder.history()
+        return RunState.of(self.environment).recorder.history()
 
     def cpu(self) -> float | None:
         runner = self.runner

@@ -23,6 +23,7 @@ from checks import History
 from client.tokens import mint_admin_token
 from socketproof import http_get, reports, server_count
 from socketproof.judge import Judgement, format_table, judge, stats_table
+from socketproof.run import RunState
 
 log = logging.getLogger("socketproof")
 
@@ -339,7 +340,7 @@ class RunChecker:
 
     def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         now = time.monotonic()
-        state = getattr(self.environment, "socketproof_run_state", None)
+        state = RunState.current(self.environment)
         if state is None or now - self._last_live_report < LIVE_REPORT_EVERY:
             return
         self._last_live_report = now
