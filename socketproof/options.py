@@ -42,6 +42,8 @@ class OptionError(ValueError):
 
 
 def add_arguments(parser: Any) -> None:
+    from socketproof.capacity.options import add_capacity_arguments  # capacity owns its options
+
     """Register the options on Locust's parser (events.init_command_line_parser)."""
     group = parser  # Locust's own add_argument (web UI flags) lives on the parser, not on groups
     group.add_argument(
@@ -145,30 +147,6 @@ def build_run_adapter(parsed: Any, options: LoadOptions) -> Any:
     if options.ws_path:
         adapter.default_path = options.ws_path
     return adapter
-
-
-def add_capacity_arguments(group: Any) -> None:
-    """`--capacity`: step the load up until the SLO breaks (socketproof.capacity_shape). Read at start only."""
-    group.add_argument(
-        "--capacity",
-        action="store_true",
-        default=False,
-        include_in_web_ui=False,
-        help="capacity check: add --step-users every --step-time up to --max-users, stop at the first step "
-        "that breaks the SLO (--threshold, failures<1%%, any check), write capacity.json/.png/.html",
-    )
-    group.add_argument("--step-users", type=int, default=10, include_in_web_ui=False,
-                       help="users added per capacity step (default 10)")
-    group.add_argument("--step-time", default="20s", include_in_web_ui=False,
-                       help="measured time per capacity step, after its users started: 20, 20s, 1m (default 20s)")
-    group.add_argument("--max-users", type=int, default=200, include_in_web_ui=False,
-                       help="last capacity step's users: bounds the run (default 200)")
-    group.add_argument("--capacity-report", default="", include_in_web_ui=False,
-                       help="folder for capacity.json, capacity.png, capacity.html (default: --checks-report)")
-    group.add_argument("--capacity-baseline", default="", include_in_web_ui=False,
-                       help="a previous capacity.json: exit 1 when the users held fell by more than the tolerance")
-    group.add_argument("--capacity-tolerance", default="10%", include_in_web_ui=False,
-                       help="allowed fall of capacity against --capacity-baseline (default 10%%)")
 
 
 def default_secret() -> str:

@@ -20,8 +20,8 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from client.adapter import SERVER_STATS
 from socketproof import embedded, preflight, progress
-from socketproof.capacity_shape import install as install_capacity
-from socketproof.capacity_shape import options_from as capacity_options
+from socketproof.capacity.shape import install as install_capacity
+from socketproof.capacity.shape import options_from as capacity_options
 from socketproof.checking import CheckOptions, RunChecker
 from socketproof.judge import parse_check_names, validate_thresholds
 from socketproof.options import (

@@ -1,4 +1,4 @@
-"""socketproof.capacity and capacity_report as plain functions: schedule, stop rule, per-step
+"""socketproof.capacity.steps and .report as plain functions: schedule, stop rule, per-step
 stats, the step machine (driven by a fake clock and a simulated server), the baseline gate
 and the files. The real Locust run is in test_capacity_run.py."""
 
@@ -10,8 +10,8 @@ import types
 
 import pytest
 
-from socketproof import capacity as cap
-from socketproof import capacity_report as report
+from socketproof.capacity import steps as cap
+from socketproof.capacity import report
 
 # -- options and schedule -----------------------------------------------------------
 
@@ -375,7 +375,7 @@ def test_load_result_rejects_what_is_not_a_capacity_file(tmp_path) -> None:
 def test_the_flags_reach_the_capacity_options_through_locusts_parser(tmp_path) -> None:
     from locust.argument_parser import get_parser
 
-    from socketproof.capacity_shape import options_from
+    from socketproof.capacity.shape import options_from
     from socketproof.options import add_arguments
 
     parser = get_parser()

@@ -27,8 +27,8 @@ from locust import LoadTestShape
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
 from checks import History
-from socketproof import capacity as cap
-from socketproof import capacity_report as report
+from socketproof.capacity import steps as cap
+from socketproof.capacity import report
 from socketproof.judge import judge
 from socketproof.run import RunState
 
@@ -92,7 +92,7 @@ class LocustProbe:
 
 
 class CapacityShape(LoadTestShape):
-    """Steps of users until the SLO breaks; see socketproof.capacity.StepController."""
+    """Steps of users until the SLO breaks; see socketproof.capacity.steps.StepController."""
 
     abstract = True  # never auto-selected from a locustfile; `--capacity` installs an instance
 

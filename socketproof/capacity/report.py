@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from checks import parse_threshold
-from socketproof.capacity import Comparison
+from socketproof.capacity.steps import Comparison
 
 CAPACITY_JSON = "capacity.json"
 CAPACITY_PNG = "capacity.png"

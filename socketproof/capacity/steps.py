@@ -4,7 +4,7 @@ Pure logic only (no Locust runner, no files): the options, the step schedule and
 time bound, per-step stats from two snapshots of Locust's cumulative stats, the stop
 rule, the result and the comparison with a stored baseline. `StepController` drives the
 steps through a small `Probe`, so the whole state machine runs in plain unit tests;
-socketproof.capacity_shape plugs it into Locust, socketproof.capacity_report writes it out.
+socketproof.capacity.shape plugs it into Locust, socketproof.capacity.report writes it out.
 """
 
 from __future__ import annotations
