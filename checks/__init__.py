@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from checks.cleanup import check_cleanup
 from checks.duplicates import check_duplicates
 from checks.heartbeat import check_heartbeat
-from checks.history import HISTORY_VERSION, ConnectionHistory, History, Samples, SeqSet
+from checks.history import HISTORY_VERSION, ChannelRecord, ConnectionHistory, History, PublishRecord, Samples, SeqSet
 from checks.loss import check_loss
 from checks.ordering import check_ordering
 from checks.state import check_state
@@ -43,8 +43,8 @@ def run_checks(history: History, names: Iterable[str] | None = None, **opts) -> 
 
 
 __all__ = [
-    "ALL_CHECKS", "HISTORY_VERSION", "UNKNOWN", "Anomaly", "ConnectionHistory", "History",
-    "Samples", "SeqSet", "Threshold", "Verdict", "check_cleanup", "check_duplicates",
+    "ALL_CHECKS", "HISTORY_VERSION", "UNKNOWN", "Anomaly", "ChannelRecord", "ConnectionHistory", "History",
+    "PublishRecord", "Samples", "SeqSet", "Threshold", "Verdict", "check_cleanup", "check_duplicates",
     "check_heartbeat", "check_loss", "check_ordering", "check_state", "check_timing",
     "compose", "parse_threshold", "run_checks",
 ]

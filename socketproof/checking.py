@@ -62,6 +62,8 @@ def connections_by_process(history: History) -> dict[str, int]:
     counts: dict[str, int] = {}
     for connection in history.connections:
         counts[connection.process] = counts.get(connection.process, 0) + 1
+    for process, folded in history.folded.by_process.items():  # closed connections the recorder folded
+        counts[process] = counts.get(process, 0) + folded
     return dict(sorted(counts.items()))
 
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from checks.history import History
 from client.adapter import (
+    HEARTBEAT,
     PUBLISH_ACK,
     RESUME,
     ROUND_TRIP,
     SERVER_SEQ,
     SERVER_STATS,
     VERSIONED_STATE,
-    HEARTBEAT,
     ResumeInfo,
     Stamp,
 )

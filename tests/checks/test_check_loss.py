@@ -118,7 +118,7 @@ def test_truncated_stream_is_unknown():
     v = check_loss(run.history())
     assert v.valid is False  # the holes it did record are proof
     run, s, (r,) = room()
-    for n in range(1100):  # every arrival twice: no hole, but runs overflow
+    for _ in range(1100):  # every arrival twice: no hole, but runs overflow
         stamp, _ = run.publish(s, "s", "room", 2.0)
         run.deliver(r, stamp, None, 2.1)
         run.deliver(r, stamp, None, 2.1)

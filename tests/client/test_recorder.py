@@ -260,7 +260,6 @@ def test_memory_stays_bounded_under_100k_adversarial_events():
     assert rec._published_count <= 2_000 and h.published_overflow > 0
     for acked in h.acked_seqs.values():
         assert len(acked.seqs.ranges()) <= 256
-    assert h.connections[0].label == "w1-u0" or h.folded.findings  # the planted one was folded
     verdicts = {v.name: v for v in run_checks(h, ["ordering", "duplicates", "loss", "state"])}
     for name, kind in (("ordering", "fifo"), ("duplicates", "duplicate_stamp"), ("loss", "lost")):
         found = [a.evidence for a in verdicts[name].anomalies if a.kind == kind]
