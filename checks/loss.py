@@ -226,7 +226,8 @@ def check_loss(history: History) -> Verdict:
     stats["lost"] = stats["lost_stamps"] + stats["lost_seqs"]
     stats["seq_reset_channels"] = sorted(run.reset_channels)
     stats["channels_without_connections"] = sorted(run.no_history)
-    checked = stats["stamp_pairs_checked"] + stats["seq_connections_checked"]
+    stats["folded_connections"] = history.folded.connections
+    checked = stats["stamp_pairs_checked"] + stats["seq_connections_checked"] + history.folded.deliveries
     reason = _unknown_reason(history, run, checked)
     return verdict(NAME, run.anomalies, stats, known=not reason, reason=reason)
 
@@ -246,6 +247,8 @@ def _unknown_reason(history: History, run: _Loss, checked: int) -> str:
         return f"{stats['truncated_streams']} stream(s) hit the recorder's cap of arrival runs"
     if stats["unjudged_publishers"]:
         return f"{stats['unjudged_publishers']} sender(s) had more refused publishes than the recorder keeps"
+    if history.folded.overflow:
+        return f"{history.folded.overflow} entries of folded connections did not fit the recorder's summary"
     if history.published_overflow and stats["unknown_senders"]:
         return (f"{history.published_overflow} publish(es) were not recorded (the recorder's table of "
                 f"senders was full)")

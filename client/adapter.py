@@ -290,6 +290,12 @@ class AdapterSession(Protocol):
     # Optional: `ready_without_greeting() -> Ready | None`. A protocol whose server says
     # nothing first is ready once the upgrade is done and `start()` was sent: return Ready.
     #
+    # Optional: `negotiated(subprotocol) -> [Failed] | SocketproofError | None`: the server's
+    # choice of subprotocol (None: it chose none); a Failed refuses the connection before start().
+    #
+    # Optional: `start_timeout` (seconds) and `start_timed_out() -> SocketproofError`: how long
+    # the start-up may take (e.g. graphql-ws's connection_ack timeout) and what to raise then.
+    #
     # Optional: `closed(code, reason) -> SocketproofError | None`. When a session has it,
     # the client asks it to name a close (e.g. graphql-ws 4403 -> "forbidden") and raises
     # that error to whoever waits (start-up included) instead of a bare ConnectionClosed.

@@ -45,6 +45,10 @@ REQUEST_TYPE = "WS"
 """Locust `request_type` of everything the client reports."""
 INBOX_LIMIT = 10_000
 """Unread pushes kept; beyond it the oldest is dropped and counted in `pushes_dropped`."""
+UNACKED_SUBSCRIBE_GRACE = 1.0
+"""A subscribe nothing acknowledges (graphql-transport-ws) counts from this many seconds after
+it was sent: the server may register it only after messages published meanwhile, which the
+connection then never owed."""
 _CLOSED_MARK = object()  # wakes next_push() when the connection ends
 
 
@@ -92,6 +96,13 @@ class Client:
         self.request_event = request_event
         self.timeout = timeout
         self.headers = dict(headers or {})
+        self.ssl_context: Any = None
+        """wss:// trust and client certificate (an ssl.SSLContext; None: the system's defaults)."""
+        self.origin: str | None = None
+        self.query: dict[str, str] = {}
+        """Added to every upgrade's query (after the session's own)."""
+        self.subprotocols: tuple[str, ...] = ()
+        """Offered when the adapter's session fixes none."""
         self.label = context.label
         self.on_delivery: Callable[[Delivery], None] | None = None
         """Where deliveries go (a Locust user's timing); None: to the inbox, as pushes."""
@@ -177,6 +188,7 @@ class Client:
                 on_message=self._on_message,
                 on_closed=self._on_closed,
                 on_ping=self._on_ping,
+                ssl_context=self.ssl_context,
             )
             transport.answer_pings = self._answer_pings
             self._session = session
@@ -189,19 +201,29 @@ class Client:
         url = self.url
         if handshake.path and not self._path_given:  # the session's own path, e.g. with a query
             url = normalize_url(url.split("/", 3)[0] + "//" + urlsplit(url).netloc, handshake.path)
-        url = with_query(url, {**handshake.query, **(query or {})})
+        url = with_query(url, {**handshake.query, **self.query, **(query or {})})
         headers = {**handshake.headers, **self.headers}
+        subprotocols = handshake.subprotocols or self.subprotocols
         t0 = perf_counter()
         try:
-            response = transport.connect(url, headers, handshake.subprotocols, origin)
-            for frame in session.start():
-                self._send(transport, frame)
+            response = transport.connect(url, headers, subprotocols, origin or self.origin)
+            self._check_negotiated(session, response.subprotocol)
+            try:
+                for frame in session.start():
+                    self._send(transport, frame)
+            except ConnectionClosed:  # closed at once: the session may name why (e.g. close 4406)
+                if slot.wait(1.0) and slot.error is not None:
+                    raise slot.error from None
+                raise
             greeting = getattr(session, "ready_without_greeting", None)
             ready_now = greeting() if greeting is not None else None
             if ready_now is not None:  # a protocol whose server says nothing first
                 self._on_ready(ready_now, "")
-            if not slot.wait(self.timeout):
-                raise Timeout(f"no start-up from the server within {self.timeout}s ({self.adapter.name} protocol)")
+            limit = getattr(session, "start_timeout", None) or self.timeout
+            if not slot.wait(limit):
+                late = getattr(session, "start_timed_out", None)
+                raise (late() if late is not None else None) or Timeout(
+                    f"no start-up from the server within {limit:g}s ({self.adapter.name} protocol)")
             if slot.error is not None:
                 raise slot.error
         except SocketproofError as exc:
@@ -210,6 +232,19 @@ class Client:
             raise
         self._fire("connect", t0, slot.length, response, None)
         return self.ready  # type: ignore[return-value]
+
+    @staticmethod
+    def _check_negotiated(session: AdapterSession, subprotocol: str | None) -> None:
+        """Ask a session that cares about the server's subprotocol choice; raise its refusal."""
+        negotiated = getattr(session, "negotiated", None)
+        if negotiated is None:
+            return
+        answer = negotiated(subprotocol)
+        if isinstance(answer, SocketproofError):
+            raise answer
+        for event in answer or ():
+            if isinstance(event, Failed):
+                raise event.error
 
     # -- inbound -------------------------------------------------------------------
 
@@ -484,10 +519,12 @@ class Client:
             t0 = perf_counter()
             self._send_or_fire("subscribe", t0, frame)
             result = None
+            since = time.time() + UNACKED_SUBSCRIBE_GRACE
         else:
             result = self._round_trip(corr, frame, "subscribe", timeout, ()).body
+            since = time.time()
         if self.hooks is not None:
-            self.hooks.subscribed(channel, time.time())
+            self.hooks.subscribed(channel, since)
         return result
 
     def send_frame(self, frame: Frame) -> None:

@@ -34,6 +34,8 @@ class FramingError(Exception):
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
+        self.messages: list[tuple[str, object]] = []
+        """What `feed()` decoded before the bad frame in the same call (still the server's)."""
 
     def __str__(self) -> str:
         return f"{self.code}: {self.reason}"
@@ -93,33 +95,39 @@ class FrameDecoder:
         buf = self._buf
         buf += data
         out: list[tuple[str, object]] = []
-        while True:
-            n = len(buf)
-            if n < 2:
-                return out
-            b2 = buf[1]
-            length = b2 & 0x7F
-            pos = 2
-            if length >= 126:
-                pos = 4 if length == 126 else 10
-                if n < pos:
+        try:
+            while True:
+                n = len(buf)
+                if n < 2:
                     return out
-                length = int.from_bytes(buf[2:pos], "big")
-            if b2 & 0x80:
-                pos += 4
-            if length > self._max:
-                raise FramingError(1009, f"a frame of {length} bytes is over the limit of {self._max}")
-            end = pos + length
-            if n < end:
-                return out
-            if buf[0] == 0x81 and not b2 & 0x80 and self._parts is None:
-                try:
-                    out.append((TEXT, buf[pos:end].decode("utf-8")))
-                except UnicodeDecodeError:
-                    raise FramingError(1007, "a text frame that is not valid UTF-8") from None
-            else:
-                self._slow(bytes(buf[:end]), out)
-            del buf[:end]
+                b2 = buf[1]
+                length = b2 & 0x7F
+                pos = 2
+                if length >= 126:
+                    pos = 4 if length == 126 else 10
+                    if n < pos:
+                        return out
+                    length = int.from_bytes(buf[2:pos], "big")
+                    if length < (126 if pos == 4 else 65536):  # RFC 6455 5.2, as wsproto checks
+                        raise FramingError(1002, "a payload length not in its minimal encoding")
+                if b2 & 0x80:
+                    pos += 4
+                if length > self._max:
+                    raise FramingError(1009, f"a frame of {length} bytes is over the limit of {self._max}")
+                end = pos + length
+                if n < end:
+                    return out
+                if buf[0] == 0x81 and not b2 & 0x80 and self._parts is None:
+                    try:
+                        out.append((TEXT, buf[pos:end].decode("utf-8")))
+                    except UnicodeDecodeError:
+                        raise FramingError(1007, "a text frame that is not valid UTF-8") from None
+                else:
+                    self._slow(bytes(buf[:end]), out)
+                del buf[:end]
+        except FramingError as error:
+            error.messages = out
+            raise
 
     def _slow(self, frame: bytes, out: list[tuple[str, object]]) -> None:
         """One whole frame through wsproto (validation, fragments, control frames)."""

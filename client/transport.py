@@ -17,6 +17,7 @@ import dataclasses
 import enum
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -78,8 +79,11 @@ class Transport:
         on_closed: OnClosed,
         on_ping: Callable[[float], None] | None = None,
         max_message_bytes: int = 64 * 1024 * 1024,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.timeout = timeout
+        self.ssl_context = ssl_context
+        """For wss://: who is trusted, which client certificate (socketproof/tls.py); None: the system's."""
         self.label = label
         self.on_message = on_message
         self.on_closed = on_closed
@@ -119,12 +123,15 @@ class Transport:
                 raise SocketproofError(f"connect() while {self._state.value}")
             self._state = State.CONNECTING
             self._closed_evt.clear()
-        ws = WebSocket(skip_utf8_validation=True)
+        sslopt = {"context": self.ssl_context} if self.ssl_context is not None else None
+        ws = WebSocket(skip_utf8_validation=True, sslopt=sslopt)
+        header = dict(headers or {})
+        if subprotocols:  # offered as a plain header: the choice is checked below, by RFC 6455's rule
+            header["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
         try:
             ws.connect(
                 url,
-                header=dict(headers or {}),
-                subprotocols=list(subprotocols) or None,
+                header=header,
                 timeout=self.timeout,
                 origin=origin,
                 suppress_origin=origin is None,
@@ -135,7 +142,15 @@ class Transport:
             _close_quietly(ws.sock)
             raise _handshake_error(exc, url) from None
         sock = ws.sock
-        response = HandshakeResponse(int(ws.status or 0), dict(ws.headers or {}), ws.subprotocol)
+        answer = dict(ws.headers or {})
+        chosen = (answer.get("sec-websocket-protocol") or "").strip() or None
+        if chosen is not None and chosen not in subprotocols:
+            self._set_closed(ConnectionClosed(None, "handshake failed"))
+            _close_quietly(sock)
+            offered = ", ".join(subprotocols) or "none"
+            raise HandshakeRejected(101, "bad_subprotocol", f"{url}: the server chose subprotocol {chosen!r}; "
+                                    f"offered: {offered}")
+        response = HandshakeResponse(int(ws.status or 0), answer, chosen)
         self.handshake_response = response
         with self._state_lock:
             self._sock = sock
@@ -226,7 +241,12 @@ class Transport:
                     self._finish(sock, None, "", "abrupt")
                     return
                 t_recv = perf_counter()
-                for kind, payload in decoder.feed(data):
+                try:
+                    messages = decoder.feed(data)
+                    failed = None
+                except FramingError as error:  # what came before the bad frame still counts
+                    messages, failed = error.messages, error
+                for kind, payload in messages:
                     if kind is TEXT or kind is BINARY:
                         on_message(payload, t_recv)  # type: ignore[arg-type]
                     elif kind is PING:
@@ -234,6 +254,8 @@ class Transport:
                     elif kind is CLOSE:
                         self._on_close_frame(sock, *payload)  # type: ignore[misc]
                         return
+                if failed is not None:
+                    raise failed
         except FramingError as error:
             self._fail(sock, error.code, error.reason)
         except OSError:

@@ -11,7 +11,8 @@
 #        scripts/autobahn.sh --find-python2     (print the Python 2.7 it would use, or exit 2 saying what is missing)
 # Env:   PYTHON (the server's interpreter, with requirements.txt installed; default .venv/bin/python),
 #        PY2 (Python 2.7; default: python2.7 or python2 on PATH, else the newest 2.7 under `pyenv root`),
-#        AUTOBAHN_REPORTS (default reports/autobahn), AUTOBAHN_CASE_TIMEOUT (s per section, default 300)
+#        AUTOBAHN_REPORTS (default reports/autobahn), AUTOBAHN_CASE_TIMEOUT (s per section, default 300),
+#        AUTOBAHN_PROXY=1 (run the cases through `python -m socketproof.proxy`, no faults)
 # Exit:  0 when no case FAILED or was NON-STRICT, 1 otherwise, 2 on a setup problem.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -99,6 +100,24 @@ if [[ -z "$URL" ]]; then
 fi
 TOKEN="$("$PYTHON" -c 'import sys; from client.tokens import mint_token; print(mint_token(sys.argv[1], "autobahn", ttl=24 * 3600))' "$SECRET")"
 echo "autobahn: server $URL/echo (pid $SERVER_PID), reports in $REPORTS"
+
+# AUTOBAHN_PROXY=1: the same cases through the fault proxy with no fault (socketproof/proxy/);
+# the result must not change, which shows the relay is exact.
+if [[ "${AUTOBAHN_PROXY:-}" == "1" ]]; then
+  "$PYTHON" -m socketproof.proxy --upstream "$URL" >"$WORK/proxy.log" 2>&1 &
+  PROXY_PID=$!
+  trap 'kill -TERM "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID"; cleanup' EXIT
+  PROXIED=""
+  for _ in $(seq 150); do
+    PROXIED="$(sed -n 's/.*proxy listening on \(ws:\/\/[^ ]*\) .*/\1/p' "$WORK/proxy.log")"
+    [[ -n "$PROXIED" ]] && break
+    kill -0 "$PROXY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n "$PROXIED" ]] || { echo "autobahn: the proxy did not start:" >&2; cat "$WORK/proxy.log" >&2; exit 2; }
+  echo "autobahn: through the fault proxy $PROXIED (pid $PROXY_PID), no faults"
+  URL="$PROXIED"
+fi
 
 rm -rf "$REPORTS"
 mkdir -p "$REPORTS"

@@ -39,7 +39,7 @@ def verify_token(token: str | None, settings: Settings, now: float) -> Claims:
     try:
         payload = jwt.decode(
             token,
-            settings.jwt_secret,
+            settings.jwt_public_key or settings.jwt_secret,
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             options=options,

@@ -32,6 +32,9 @@ class Settings:
     jwt_secret: str = DEFAULT_SECRET
     jwt_algorithm: str = "HS256"
     jwt_audience: str | None = None
+    jwt_public_key: str = ""
+    """PEM public key (or a path to one) for RS/ES/EdDSA tokens: an identity provider's, whose
+    private key this server never sees. With it, `jwt_algorithm` may be RS256..EdDSA."""
     max_connections_per_user: int = 5
     max_message_bytes: int = 65536
     queue_size: int = 100
@@ -48,6 +51,7 @@ class Settings:
 
 
 _ALGORITHMS = {"HS256", "HS384", "HS512"}
+_KEY_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"}
 
 
 def _as_int(name: str, value: Any, minimum: int) -> int:
@@ -93,9 +97,11 @@ def _convert(name: str, value: Any) -> Any:
             raise ConfigError(name, "must not be empty")
         return str(value)
     if name == "jwt_algorithm":
-        if str(value) not in _ALGORITHMS:
-            raise ConfigError(name, f"must be one of {sorted(_ALGORITHMS)}, got {value!r}")
+        if str(value) not in _ALGORITHMS | _KEY_ALGORITHMS:
+            raise ConfigError(name, f"must be one of {sorted(_ALGORITHMS | _KEY_ALGORITHMS)}, got {value!r}")
         return str(value)
+    if name == "jwt_public_key":
+        return _as_public_key(name, value)
     if name == "jwt_audience":
         return str(value) if value not in (None, "") else None
     if name in ("max_connections_per_user", "max_message_bytes", "queue_size", "max_retained_users"):
@@ -120,6 +126,21 @@ def _convert(name: str, value: Any) -> Any:
     raise ConfigError(name, "unknown setting")  # pragma: no cover - guarded by caller
 
 
+def _as_public_key(name: str, value: Any) -> str:
+    """PEM text, or the path of a PEM file (read once, at start-up)."""
+    text = str(value or "").strip()
+    if not text or text.startswith("-----BEGIN"):
+        return text
+    try:
+        with open(text, encoding="ascii") as handle:
+            pem = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(name, f"cannot read the PEM file {text!r}: {error}") from None
+    if not pem.startswith("-----BEGIN"):
+        raise ConfigError(name, f"{text!r} is not a PEM public key")
+    return pem
+
+
 SETTING_NAMES = tuple(field.name for field in dataclasses.fields(Settings))
 
 
@@ -137,4 +158,9 @@ def load_settings(
         if name not in SETTING_NAMES:
             raise ConfigError(name, f"unknown setting; known: {', '.join(SETTING_NAMES)}")
         values[name] = value
-    return Settings(**{name: _convert(name, value) for name, value in values.items()})
+    settings = Settings(**{name: _convert(name, value) for name, value in values.items()})
+    if settings.jwt_algorithm in _KEY_ALGORITHMS and not settings.jwt_public_key:
+        raise ConfigError("jwt_algorithm", f"{settings.jwt_algorithm} verifies with a public key: set jwt_public_key")
+    if settings.jwt_public_key and settings.jwt_algorithm not in _KEY_ALGORITHMS:
+        raise ConfigError("jwt_public_key", f"is for RS/ES/EdDSA algorithms, not jwt_algorithm {settings.jwt_algorithm}")
+    return settings

@@ -48,6 +48,12 @@ class CheckOptions:
     """--server-connections URL#name: the count the cleanup check compares (socketproof.server_count)."""
     server_stats: bool = True
     """The adapter's server has the reference server's /stats (SERVER_STATS)."""
+    ssl_context: Any = None
+    """The run's TLS trust and client certificate for https:// reads (socketproof/tls.py)."""
+    admin_minter: Any = None
+    """Mints the /stats admin token when the run mints with a private key (socketproof/token_source.py)."""
+    warnings: tuple[str, ...] = ()
+    """Said in checks.json's meta (e.g. --insecure: certificates were not verified)."""
 
 
 def http_base(host: str) -> str:
@@ -108,7 +114,11 @@ class RunChecker:
     # -- server /stats --------------------------------------------------------
 
     def admin_token(self) -> str:
-        return self.options.admin_token or mint_admin_token(self.options.jwt_secret, ttl=600)
+        if self.options.admin_token:
+            return self.options.admin_token
+        if self.options.admin_minter is not None:
+            return str(self.options.admin_minter())
+        return mint_admin_token(self.options.jwt_secret, ttl=600)
 
     def connection_count(self) -> int | None:
         """The --server-connections count now; None (with a warning) when it cannot be had."""
@@ -116,7 +126,7 @@ class RunChecker:
         if not source:
             return None
         try:
-            return server_count.read_count(source)
+            return server_count.read_count(source, context=self.options.ssl_context)
         except server_count.CountError as error:
             log.warning("cannot read the server's connection count for the cleanup check: %s", error)
             return None
@@ -138,7 +148,8 @@ class RunChecker:
         if not host or not self.options.server_stats or self.options.server_connections:
             return None
         try:  # http_get: the admin token never follows a redirect (issue 12, finding 6)
-            answer = http_get.get(http_base(host) + "/stats", {"Authorization": f"Bearer {self.admin_token()}"}, 5.0)
+            answer = http_get.get(http_base(host) + "/stats", {"Authorization": f"Bearer {self.admin_token()}"}, 5.0,
+                                  self.options.ssl_context)
             if answer.status != 200:
                 raise http_get.HttpGetError(f"HTTP {answer.status}")
             return json.loads(answer.body)
@@ -240,6 +251,8 @@ class RunChecker:
             "connections_by_process": connections_by_process(history),
             "history_complete": history.complete,
         }
+        if options.warnings:
+            meta["warnings"] = list(options.warnings)
         try:
             self.report_paths = [str(path) for path in reports.write_reports(options.report_dir, judgement, meta)]
         except OSError as error:

@@ -55,13 +55,16 @@ def origin(url: str) -> tuple[str, str, int]:
     return scheme, parts.hostname.lower(), port
 
 
-def get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0) -> HttpAnswer:
-    """GET `url` with `headers` within `timeout` seconds in all; see the module docstring."""
+def get(
+    url: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0, context: ssl.SSLContext | None = None
+) -> HttpAnswer:
+    """GET `url` with `headers` within `timeout` seconds in all; see the module docstring. `context`
+    is the run's TLS trust and client certificate for https:// (socketproof/tls.py; None: the system's)."""
     deadline = time.monotonic() + timeout
     start = origin(url)
     sent = dict(headers or {})
     for _hop in range(MAX_REDIRECTS + 1):
-        status, location, body, content_type = _once(url, sent, deadline)
+        status, location, body, content_type = _once(url, sent, deadline, context)
         if status not in REDIRECTS or location is None:
             return HttpAnswer(status, body, content_type)
         target = urllib.parse.urljoin(url, location)
@@ -76,14 +79,16 @@ def get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0
     raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 
-def _once(url: str, headers: Mapping[str, str], deadline: float) -> tuple[int, str | None, bytes, str]:
+def _once(
+    url: str, headers: Mapping[str, str], deadline: float, context: ssl.SSLContext | None = None
+) -> tuple[int, str | None, bytes, str]:
     scheme, host, port = origin(url)
     parts = urllib.parse.urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     remaining = _remaining(url, deadline)
     if scheme == "https":
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, port, timeout=remaining, context=ssl.create_default_context()
+            host, port, timeout=remaining, context=context or ssl.create_default_context()
         )
     else:
         conn = http.client.HTTPConnection(host, port, timeout=remaining)

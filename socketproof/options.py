@@ -12,6 +12,7 @@ DEFAULT_SECRET = "socketproof-development-secret-change-me"
 SECRET_OPTIONS: dict[str, str] = {
     "jwt_secret": "SOCKETPROOF_JWT_SECRET",
     "admin_token": "SOCKETPROOF_ADMIN_TOKEN",
+    "token_body": "SOCKETPROOF_TOKEN_BODY",
 }
 """Options whose values never reach the web UI page, a report, a log line or a JSON endpoint
 (socketproof.secret_options), with the environment variable each can come from instead. Declare
@@ -123,6 +124,9 @@ def add_arguments(parser: Any) -> None:
                        help="seed for --proxy-faults' random choices (default random)")
     add_capacity_arguments(group)
     add_adapter_arguments(group)
+    from socketproof.deployment import add_deployment_arguments  # TLS, handshake extras, token sources
+
+    add_deployment_arguments(group)
 
 
 def add_adapter_arguments(group: Any) -> None:

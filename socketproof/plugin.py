@@ -19,7 +19,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from client.adapter import SERVER_STATS
-from socketproof import embedded, preflight, progress
+from socketproof import deployment, embedded, preflight, progress
 from socketproof.capacity.shape import install as install_capacity
 from socketproof.capacity.shape import options_from as capacity_options
 from socketproof.checking import CheckOptions, RunChecker
@@ -93,6 +93,8 @@ def _on_init(environment: Any, **_: Any) -> None:
         load = load_options(environment.parsed_options)
         adapter = build_run_adapter(environment.parsed_options, load)
         checks = check_options(environment.parsed_options, load, frozenset(adapter.capabilities))
+        if not worker:  # TLS, handshake extras, the token source: a bad one is exit 2 before any user
+            checks = deployment.with_checks(checks, deployment.prepare(environment))
         capacity = None if worker else capacity_options(environment.parsed_options, checks)
     except ValueError as error:
         usage_error(str(error))
@@ -145,7 +147,9 @@ def checker_of(environment: Any) -> RunChecker:
 def secret_values(environment: Any) -> list[str]:
     """The secret values this process knows of, for redaction (socketproof.secret_options)."""
     startup = getattr(environment, _SECRETS_KEY, None) or StartupSecrets({})
-    return startup.values(environment.parsed_options)
+    extra = deployment.secret_values(environment)  # credential headers, pre-issued and fetched tokens
+    return sorted({*startup.values(environment.parsed_options), *(v for v in extra if len(v) >= 4)}, key=len,
+                  reverse=True)
 
 
 def _apply_secrets(environment: Any) -> None:
@@ -161,6 +165,15 @@ def _apply_secrets(environment: Any) -> None:
     )
 
 
+def _prepare_deployment(environment: Any) -> None:
+    """A new run (the start form may have changed --origin, a token option): build it again."""
+    try:
+        checker = checker_of(environment)
+        checker.options = deployment.with_checks(checker.options, deployment.prepare(environment))
+    except deployment.DeploymentError as error:
+        log.error("%s", error)
+
+
 def _preflight(environment: Any, load: LoadOptions) -> None:
     """One connection before any user: headless, a target no run can use is exit 2; in the web
     UI (where the host can still be changed in the start form) it is a warning in the log."""
@@ -172,7 +185,12 @@ def _preflight(environment: Any, load: LoadOptions) -> None:
         log.error("%s", error)
         return
     run_time = getattr(environment.parsed_options, "run_time", None) if environment.parsed_options else None
-    finding = preflight.check(environment.host, load, run_time=run_time, adapter=adapter)
+    try:
+        deploy = deployment.Deployment.of(environment)
+    except deployment.DeploymentError as error:
+        log.error("%s", error)
+        return
+    finding = preflight.check(environment.host, load, run_time=run_time, adapter=adapter, deployment=deploy)
     if finding is None:
         return
     headless = bool(environment.parsed_options and environment.parsed_options.headless)
@@ -186,11 +204,13 @@ def _preflight(environment: Any, load: LoadOptions) -> None:
 def _on_test_start(environment: Any, **_: Any) -> None:
     """A new run (also after a stop in the web UI): fresh options, history and baseline."""
     RunState.forget(environment)
+    deployment.Deployment.forget(environment)  # built again from this run's options on first use
     if not isinstance(environment.runner, WorkerRunner):
         if not environment.host and embedded.host():  # the web UI's host field was emptied
             environment.host = embedded.host()
             log.info("no host in the start form: using the embedded reference server at %s", environment.host)
         _apply_secrets(environment)  # before the master sends its options to workers
+        _prepare_deployment(environment)
         if environment.web_ui is not None:  # the start form may have changed the host or the secret
             try:
                 _preflight(environment, load_options(environment.parsed_options))

@@ -16,7 +16,7 @@ from client import Client
 from client.adapter import SessionContext
 from client.errors import HandshakeRejected, SocketproofError, Timeout
 from client.tokens import mint_token
-from socketproof import run_length
+from socketproof import run_length, tls
 from socketproof.options import LoadOptions, build_run_adapter
 
 PREFLIGHT_USER = "socketproof-preflight"
@@ -24,6 +24,9 @@ TIMEOUT = 5.0
 
 _SECRET_HINT = "check --jwt-secret (or $SOCKETPROOF_JWT_SECRET)"
 _REJECTIONS = {
+    "forbidden": _SECRET_HINT,
+    "unauthorized": _SECRET_HINT,
+    "connect_error": f"{_SECRET_HINT}; the server's own words are above",
     "missing_token": "check that the server reads 'Authorization: Bearer <jwt>' (docs/protocol.md)",
     "invalid_token": _SECRET_HINT,
     "token_expired": "check this machine's clock against the server's",
@@ -49,25 +52,41 @@ def ws_url(host: str, ws_path: str) -> str:
 
 
 def check(
-    host: str, options: LoadOptions, timeout: float = TIMEOUT, run_time: float | None = None, adapter: Any = None
+    host: str, options: LoadOptions, timeout: float = TIMEOUT, run_time: float | None = None, adapter: Any = None,
+    deployment: Any = None,
 ) -> Finding | None:
     """Connect once as the users would, through the run's adapter; None when the server
     completed the start-up and the run (`run_time` seconds) is long enough for what it announced."""
     if "://" not in host:
         return Finding(True, f"--host must be a URL like ws://host:port, got {host!r}")
     adapter = adapter if adapter is not None else build_run_adapter(None, options)
-    token = mint_token(options.jwt_secret, PREFLIGHT_USER, ttl=60, audience=options.jwt_audience)
+    try:  # socketproof/deployment.py: the run's token source, TLS and handshake extras
+        token = (deployment.token(PREFLIGHT_USER, 60) if deployment is not None
+                 else mint_token(options.jwt_secret, PREFLIGHT_USER, ttl=60, audience=options.jwt_audience))
+    except ValueError as error:  # a login endpoint that gives no token
+        return Finding(True, str(error))
     context = SessionContext(PREFLIGHT_USER, "preflight", token)
     try:
         client = Client(host.rstrip("/") + (options.ws_path or ""), adapter, context, timeout=timeout)
     except ValueError:  # not a ws://, wss://, http:// or https:// URL
         return Finding(True, f"--host must be a ws://, wss://, http:// or https:// URL, got {host!r}")
-    url = client.url
+    if deployment is not None:
+        deployment.apply(client, token)
+    url = shown_url(host, options.ws_path, adapter.default_path)
     try:
         client.connect()
     except HandshakeRejected as error:
+        certificate = tls.diagnose(error.message) if error.status == 0 else None
+        if certificate is not None:
+            return Finding(True, f"cannot connect to {url}: {certificate}")
+        source = getattr(getattr(deployment, "tokens", None), "option", "--jwt-secret")
+        if error.code == "invalid_token" and not source.startswith("--jwt-secret"):
+            return Finding(True, f"{url} rejected the handshake ({error.status} {error.code}): check {source}")
         return rejected(url, host, options, error)
     except Timeout:
+        if client.handshake_response is not None:  # a WebSocket server, silent where the protocol speaks
+            return Finding(True, f"{url} upgraded but sent no {adapter.name} start-up within {timeout:g}s: is the "
+                                 f"server speaking the {adapter.name} protocol? (check --protocol)")
         return Finding(False, f"{url} sent no welcome within {timeout:g}s; starting anyway")
     except SocketproofError as error:
         return started_wrong(url, adapter, error)
@@ -80,6 +99,15 @@ def check(
     beat = ready.heartbeat if ready is not None else None
     short = run_length.warning({"heartbeat": {"interval": beat[0]}} if beat else {}, run_time)
     return None if short is None else Finding(False, short)
+
+
+def shown_url(host: str, ws_path: str, default_path: str) -> str:
+    """The URL as the user gave it (their scheme), with the path the users will connect to."""
+    base = host.rstrip("/")
+    if ws_path:
+        return base + ws_path
+    has_path = "/" in base.split("://", 1)[-1]
+    return base if has_path else base + default_path
 
 
 def started_wrong(url: str, adapter: Any, error: SocketproofError) -> Finding:

@@ -73,11 +73,11 @@ def _prometheus_count(text: str, name: str) -> int:
     return int(total)
 
 
-def read_count(source: str, timeout: float = 5.0) -> int:
-    """GET the source and read its count; CountError says why not."""
+def read_count(source: str, timeout: float = 5.0, context: Any = None) -> int:
+    """GET the source (https: with the run's TLS `context`) and read its count; CountError says why not."""
     url, name = split_source(source)
     try:
-        answer = http_get.get(url, None, timeout)
+        answer = http_get.get(url, None, timeout, context)
     except http_get.HttpGetError as error:
         raise CountError(f"cannot read {url}: {error}") from None
     if answer.status != 200:

@@ -22,9 +22,9 @@ from locust import User
 from client import Client, ProtocolClient
 from client.adapter import RESUME, SERVER_SEQ, SUBSCRIBE, Delivery, SessionContext, Stamp, stamped_payload
 from client.errors import ConnectionClosed, SocketproofError
-from client.tokens import mint_token
 from client.transport import State
 from socketproof import plugin  # noqa: F401  (registers the plugin's listeners: every locustfile imports this)
+from socketproof.deployment import Deployment
 from socketproof.run import RunState
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,9 +121,8 @@ class WebSocketUser(User):
         return host + (self.options.ws_path or "")
 
     def token(self, identity: str | None = None, ttl: float = 3600.0) -> str:
-        return mint_token(
-            self.options.jwt_secret, identity or self.identity, ttl=ttl, audience=self.options.jwt_audience
-        )
+        """From the run's one token source (socketproof/token_source.py: minted, a file, a login URL)."""
+        return Deployment.of(self.environment).token(identity or self.identity, ttl)
 
     def recorder_for(self, identity: str, label: str) -> Any:
         """The history recorder of a new connection. Only bench/checks_overhead.py overrides it
@@ -144,6 +143,7 @@ class WebSocketUser(User):
             client = Client(self.ws_url(), self.adapter, SessionContext(identity, label, self.token(identity),
                                                                          resume_after),
                             hooks=hooks, request_event=event, timeout=timeout)
+        Deployment.of(self.environment).apply(client, client.context.token)  # TLS, headers, origin, query
         client.on_delivery = functools.partial(self._on_delivery, label)
         client.on_push = functools.partial(self._on_push, label)
         return client

@@ -185,6 +185,10 @@ class GraphQLWSSession:
         """Seconds the client waits for Ready (connection_ack) before `ack_timeout_error`."""
         return self.adapter.ack_timeout
 
+    def start_timed_out(self) -> GraphQLSessionError:
+        """What connect() raises when no connection_ack came within start_timeout."""
+        return ack_timeout_error(self.start_timeout)
+
     def handshake(self) -> Handshake:
         return Handshake(path=self.adapter.default_path, subprotocols=(SUBPROTOCOL,))
 

@@ -42,6 +42,8 @@ CLOSE_LINGER = 5.0
 """Seconds both TCP legs may stay open after close frames went both ways."""
 QUEUE_MAX = 4096
 """Frames waiting per leg before the reading side is held back (backpressure)."""
+FAIL_GRACE = 0.2
+"""Seconds the other side gets to answer the frames before a bad one, before the proxy closes it."""
 TICK = 0.1
 """Seconds between checks for held messages (reorder) whose hold ran out."""
 
@@ -311,13 +313,23 @@ class Relay:
             out.put("raw" if raw else "data", chunk, position == last, self.faults.pace(direction, size, due))
 
     def fail(self, direction: str, error: ParseFailed) -> None:
-        """A peer broke RFC 6455: close it with wsproto's code, tell the other side, read no more of it."""
+        """A peer broke RFC 6455: read no more of it, and close the other side with wsproto's code.
+
+        The other side's close reply then travels back to the bad peer like any close, behind
+        whatever that side was still sending (an echo of the frames before the bad one), so the
+        bad peer sees what it would have seen without the proxy. A side that does not reply in
+        CLOSE_LINGER seconds gets the bad peer closed by the proxy itself.
+        """
         self.failed.add(direction)
         code = error.code if error.code is not None else CloseReason.PROTOCOL_ERROR
-        back = self.outs["down" if direction == "up" else "up"]
-        back.put("close", (code, str(error)[:100]))
-        self.outs[direction].put("close", (code, ""))
-        log.debug("connection %d: %s sent a bad frame: %s", self.index, direction, error)
+        # After a short grace: a server that gets a close right behind a message may close before it answers.
+        self.greenlets.append(gevent.spawn_later(FAIL_GRACE, self.outs[direction].put, "close", (code, "")))
+        self.greenlets.append(gevent.spawn_later(CLOSE_LINGER, self.fail_late, direction, code, str(error)[:100]))
+        log.debug("connection %d: the %s side sent a bad frame: %s", self.index, direction, error)
+
+    def fail_late(self, direction: str, code: int, reason: str) -> None:
+        self.outs["down" if direction == "up" else "up"].put("close", (code, reason))
+        self.greenlets.append(gevent.spawn_later(1.0, self.cut))
 
     def on_end(self, direction: str) -> None:
         """The source of `direction` ended (EOF or error)."""

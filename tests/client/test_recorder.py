@@ -6,10 +6,10 @@ import tracemalloc
 import pytest
 
 from checks import run_checks
-from checks.history import KEY_CAP, OTHER, RUN_BUDGET, SEQ_ID_CAP, SeqSet, state_digest
+from checks.history import KEY_CAP, OTHER, RUN_BUDGET, RUN_CAP, SEQ_ID_CAP, SeqSet, state_digest
 from client.adapter import ResumeInfo, Stamp
 from client.hooks import ConnectionHooks
-from client.recorder import CHANNEL_CAP, ConnectionRecorder, Recorder
+from client.recorder import CHANNEL_CAP, STREAM_CAP, ConnectionRecorder, Recorder
 from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 
@@ -221,6 +221,8 @@ def adversarial(rec: Recorder, events: int, seed: int = 7) -> None:
             c.published(stamp, t)
             seq += 1
             c.acked(stamp, seq, t)
+        elif roll < 0.45:  # one hot stream per connection, every arrival out of place
+            c.delivered("room", Stamp("hot", "room", rnd.randrange(1, 10**6), t), rnd.randrange(10**9), None, t)
         elif roll < 0.6:
             sender = f"s{rnd.randrange(2000)}"
             c.delivered(f"ch{rnd.randrange(1000)}", Stamp(sender, "room", rnd.randrange(1, 10**6), t),
@@ -256,7 +258,8 @@ def test_memory_stays_bounded_under_100k_adversarial_events():
     for c in h.connections:
         assert len(c.frames_in) <= KEY_CAP + 1 and len(c.errors) <= KEY_CAP + 1
         assert len(c.received) <= CHANNEL_CAP
-        assert sum(len(a.runs) // 3 for r in c.received.values() for a in r.senders.values()) <= RUN_BUDGET + 256
+        runs = [len(a.runs) // 3 for r in c.received.values() for a in r.senders.values()]
+        assert max(runs, default=0) <= RUN_CAP and sum(runs) <= RUN_BUDGET + STREAM_CAP
     assert rec._published_count <= 2_000 and h.published_overflow > 0
     for acked in h.acked_seqs.values():
         assert len(acked.seqs.ranges()) <= 256

@@ -124,6 +124,7 @@ def test_setting_names_cover_every_documented_setting() -> None:
         "jwt_secret",
         "jwt_algorithm",
         "jwt_audience",
+        "jwt_public_key",
         "max_connections_per_user",
         "max_message_bytes",
         "queue_size",

@@ -77,8 +77,6 @@ def test_bad_auth_is_a_one_line_preflight_error(tmp_path):
     assert "forbidden (close 4403)" in line and "--jwt-secret" in line, line
 
 
-@pytest.mark.xfail(strict=True, reason="the transport (websocket-client) refuses a 101 without Sec-WebSocket-Protocol "
-                   "as 'not a WebSocket endpoint (HTTP 101)' before the app's 4406 close can name the subprotocol")
 def test_a_server_without_graphql_transport_ws_is_one_line(tmp_path):
     with running_app(SECRET, "--protocols", "graphql-ws") as legacy:
         run = graphql_run(legacy, tmp_path / "legacy")

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import types
 
 import pytest
 from locust.argument_parser import get_parser
 
-from socketproof.options import DEFAULT_SECRET, LoadOptions, OptionError, add_arguments, drain_seconds, load_options
+from socketproof.options import (
+    DEFAULT_SECRET,
+    LoadOptions,
+    OptionError,
+    add_arguments,
+    build_run_adapter,
+    drain_seconds,
+    load_options,
+)
 
 
 def parse(*argv: str) -> types.SimpleNamespace:
     """Locust's real parser with Socketproof's options, as the init event sees them."""
     parser = get_parser()
-    add_arguments(parser)
+    try:
+        add_arguments(parser)
+    except argparse.ArgumentError:  # socketproof.plugin, once imported, adds them through Locust's event
+        pass
     return parser.parse_args(["--headless", *argv])
 
 
@@ -37,7 +49,10 @@ def test_good_values_come_through_typed() -> None:
             "--request-timeout", "2.5",
         )
     )
-    assert options == LoadOptions("/socket", "s3cret", "aud", 7, 100, 0, 0.0, 1.0, 2.5)
+    assert options == LoadOptions(
+        ws_path="/socket", jwt_secret="s3cret", jwt_audience="aud", identities=7, tabs=100, message_bytes=0,
+        send_interval=0.0, reconnect_probability=1.0, request_timeout=2.5,
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,6 +72,12 @@ def test_good_values_come_through_typed() -> None:
         (["--reconnect-probability", "nan"], "--reconnect-probability"),
         (["--request-timeout", "0"], "--request-timeout"),
         (["--request-timeout", "nan"], "--request-timeout"),
+        (["--rooms", "0"], "--rooms"),
+        (["--rooms", "100001"], "--rooms"),
+        (["--server-connections", "http://h:1/metrics"], "--server-connections"),  # no #name
+        (["--server-connections", "http://h:1/metrics#"], "--server-connections"),
+        (["--server-connections", "h:1/metrics#ws_connections"], "--server-connections"),  # no scheme
+        (["--server-connections", "ws://h:1/metrics#ws_connections"], "--server-connections"),
     ],
 )
 def test_each_bad_value_names_its_flag(argv: list[str], flag: str) -> None:
@@ -92,3 +113,39 @@ def test_an_empty_secret_means_the_environment_or_the_development_secret(monkeyp
     assert load_options(parse("--jwt-secret", "")).jwt_secret == DEFAULT_SECRET
     monkeypatch.setenv("SOCKETPROOF_JWT_SECRET", "from-the-environment")
     assert load_options(parse()).jwt_secret == "from-the-environment"
+
+
+def test_protocol_rooms_and_server_connections_come_through() -> None:
+    options = load_options(parse())
+    assert (options.protocol, options.rooms, options.server_connections, options.ws_path) == (
+        "socketproof", 5, None, "")
+    source = "http://127.0.0.1:9100/metrics#ws_connections"
+    options = load_options(parse("--protocol", " socketio ", "--rooms", "3", "--server-connections", f" {source} "))
+    assert (options.protocol, options.rooms, options.server_connections) == ("socketio", 3, source)
+
+
+def test_the_adapter_comes_from_protocol_and_its_path_from_ws_path() -> None:
+    parsed = parse()
+    adapter = build_run_adapter(parsed, load_options(parsed))
+    assert (adapter.name, adapter.default_path) == ("socketproof", "/ws")
+    parsed = parse("--protocol", "docs/examples/json_chat_adapter.py:JsonChatAdapter")
+    assert build_run_adapter(parsed, load_options(parsed)).default_path == "/chat", "the adapter's own path"
+    parsed = parse("--protocol", "docs/examples/json_chat_adapter.py:JsonChatAdapter", "--ws-path", "/rooms")
+    assert build_run_adapter(parsed, load_options(parsed)).default_path == "/rooms"
+    assert build_run_adapter(None, LoadOptions()).name == "socketproof"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "message"),
+    [
+        ("nope", "is not an adapter"),
+        ("docs/examples/missing.py:X", "no Python file at"),
+        ("docs/examples/json_chat_adapter.py:Nope", "has no class 'Nope'"),
+    ],
+)
+def test_an_unknown_protocol_is_an_option_error_naming_the_flag(protocol: str, message: str) -> None:
+    parsed = parse("--protocol", protocol)
+    with pytest.raises(OptionError) as caught:
+        build_run_adapter(parsed, load_options(parsed))
+    text = str(caught.value)
+    assert text.startswith("--protocol ") and message in text and "\n" not in text, text

@@ -194,7 +194,7 @@ def service(command: str, cwd: Path, env: dict[str, str], ready: str | None, url
 
 
 def expected_codes(text: str) -> set[int]:
-    if "SOCKETPROOF_FAULTS=drop" in text:
+    if "SOCKETPROOF_FAULTS=drop" in text or "--proxy-faults drop" in text:
         return {1}  # the README says: exits 1 with loss FAIL
     if "--strict" in text or "--capacity" in text or "SOCKETPROOF_FAULTS" in text:
         return {0, 1}  # bounded runs: UNKNOWN under --strict, or a capacity verdict either way
@@ -217,6 +217,8 @@ def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
         assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-3000:]
     elif words[-3:] == ["-m", "server", "--port"] or words[-4:-1] == ["-m", "server", "--port"]:
         assert service(text, folder, env, ready="listening on ws://127.0.0.1:", url=None) == 0
+    elif "socketproof.proxy" in words:  # the fault proxy on its own: prints its URL, stops at SIGTERM
+        assert service(text, folder, env, ready="proxy listening on ws://127.0.0.1:", url=None) == 0
     elif program.endswith("/locust") and "--headless" not in words and "--worker" not in words:  # the web UI
         port = free_port()
         code = service(f"{text} --web-host 127.0.0.1 --web-port {port}", folder, env, None,

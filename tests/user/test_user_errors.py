@@ -67,8 +67,12 @@ def test_the_right_secret_from_the_environment_runs(tmp_path: Path, other_secret
     assert all(entry["num_failures"] == 0 for name, entry in run.stats.items() if name == "connect"), run.describe()
 
 
-def test_a_host_with_the_path_in_it(tmp_path: Path, other_secret_server: str) -> None:
+def test_a_host_with_the_path_in_it_is_the_whole_url(tmp_path: Path, other_secret_server: str) -> None:
+    """`--host ws://h:p/ws` (a whole URL) is used as it is; `--ws-path` on top of it is the mistake."""
     run = run_locust([*QUICK, "--host", other_secret_server + "/ws"], tmp_path,
+                     env={"SOCKETPROOF_JWT_SECRET": SERVER_SECRET})
+    assert run.returncode == 0, run.describe()
+    run = run_locust([*QUICK, "--host", other_secret_server + "/ws", "--ws-path", "/ws"], tmp_path / "twice",
                      env={"SOCKETPROOF_JWT_SECRET": SERVER_SECRET})
     assert_one_error_line(run, "/ws/ws not found (404): give --host without the path", other_secret_server)
 

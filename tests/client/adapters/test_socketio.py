@@ -270,7 +270,8 @@ def test_goodbye_is_a_disconnect_once_connected() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["x", "4", "4garbage", '42{"not":"a list"}', "42[]", "42[1]", "43x", "49", "4-", "9", '4{"a":1}', "4/admin"],
+    ["x", "4", "4garbage", '42{"not":"a list"}', "42[]", "42[1]", "43x", "49", "4-", "9", '4{"a":1}', "4/admin",
+     "431[" + "9" * 200 + "]"],
 )
 def test_unreadable_frames_after_start_up_are_pushes_not_exceptions(bad: str) -> None:
     events = ready().receive(bad)

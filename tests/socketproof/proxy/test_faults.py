@@ -81,7 +81,7 @@ def test_corrupt_keeps_text_valid_and_changes_exactly_one_character() -> None:
         [(out, _)] = corrupt.apply("down", batch('{"type": "echo", "data": "ünï"}'), 0.0)
         text = out.chunks[0]
         assert isinstance(text, str) and len(text) == len('{"type": "echo", "data": "ünï"}')
-        assert sum(a != b for a, b in zip(text, '{"type": "echo", "data": "ünï"}')) == 1
+        assert sum(a != b for a, b in zip(text, '{"type": "echo", "data": "ünï"}', strict=True)) == 1
         text.encode("utf-8")
 
 

@@ -9,11 +9,12 @@ proxy-faults.json are consistent with the anomalies found.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.socketproof.support import LocustRun, RunPool
+from tests.socketproof.support import LocustRun, RunPool, run_locust
 
 RUN = ["-u", "10", "-r", "10", "-t", "9s", "--proxy-seed", "1"]
 
@@ -74,3 +75,19 @@ def affected(anomaly: dict[str, Any]) -> int:
     """How many deliveries one anomaly names (missing seqs, repeated seqs, late messages)."""
     evidence = anomaly.get("evidence", {})
     return int(evidence.get("missing_count") or evidence.get("count") or 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--proxy-faults", "drop=2"],
+         "locust: error: --proxy-faults: probability in 'drop=2' must be between 0 and 1"),
+        (["--proxy-faults", "drop=0.1", "--host", "wss://127.0.0.1:9"],
+         "locust: error: --proxy-faults: upstream must be a ws://host:port URL (wss is not supported)"),
+    ],
+)
+def test_bad_proxy_options_end_the_run_with_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    run = run_locust([*args, "-t", "5s", "-u", "1"], tmp_path / "bad", timeout=60)
+    assert run.returncode == 2, run.describe()
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert not run.leftovers
