@@ -218,6 +218,14 @@ class _Loss:
                                               {"folded": True, "count": found.total, "samples": found.items}))
 
 
+def lost_messages(history: History) -> list[Anomaly]:
+    """Every loss anomaly (the verdict keeps only the first MAX_ANOMALIES)."""
+    run = _Loss(history)
+    run.seqs()
+    run.stamps()
+    return run.anomalies
+
+
 def check_loss(history: History) -> Verdict:
     run = _Loss(history)
     run.seqs()

@@ -34,7 +34,7 @@ from client.adapter import (
     Stamp,
     StateChange,
 )
-from client.errors import ConnectionClosed, ProtocolError, SocketproofError, Timeout
+from client.errors import ConnectionClosed, SocketproofError, Timeout
 from client.hooks import ConnectionHooks
 from client.transport import HandshakeResponse, State, Transport
 from client.waiting import GreenSlot, Slot, new_slot
@@ -245,6 +245,20 @@ class Client:
         for event in answer or ():
             if isinstance(event, Failed):
                 raise event.error
+
+    def forget_start(self) -> None:
+        """Drop what the start-up said (welcome, snapshot, replay, response headers) once the
+        caller has read it: a Locust user holding thousands of idle connections should not
+        carry a parsed welcome each (~2 KB). `ready.heartbeat`, `resume` and `conn_id` stay."""
+        ready = self.ready
+        if ready is not None:
+            ready.info = None
+            ready.replayed = []
+            ready.extra = {}
+        transport = self._transport
+        if transport is not None and transport.handshake_response is not None:
+            response = transport.handshake_response
+            transport.handshake_response = HandshakeResponse(response.status, {}, response.subprotocol)
 
     # -- inbound -------------------------------------------------------------------
 
@@ -574,7 +588,8 @@ class Client:
                 self._failed(name, t0, Timeout(f"no reply to {name!r} id={corr!r}"))
         reply: Reply | None = slot.reply
         if reply is None:
-            self._failed(name, t0, slot.error if isinstance(slot.error, SocketproofError) else ConnectionClosed(None, ""))
+            error = slot.error
+            self._failed(name, t0, error if isinstance(error, SocketproofError) else ConnectionClosed(None, ""))
         exc = reply.error  # type: ignore[union-attr]
         if exc is not None and getattr(exc, "code", None) in expected_errors:
             exc = None

@@ -59,7 +59,10 @@ def masked_text_frame(text: str, urandom: Callable[[int], bytes] = os.urandom) -
 
 
 class FrameEncoder:
-    """Client frames: text on the fast path, everything else from wsproto (masked)."""
+    """Client frames: text on the fast path, everything else from wsproto (masked).
+
+    Stateless for whole messages and control frames, so one encoder (ENCODER) serves every
+    connection: a FrameProtocol per connection would cost each idle one about a kilobyte."""
 
     def __init__(self) -> None:
         self._proto = FrameProtocol(client=True, extensions=[])
@@ -67,7 +70,7 @@ class FrameEncoder:
     text = staticmethod(masked_text_frame)
 
     def binary(self, data: bytes) -> bytes:
-        return bytes(self._proto.send_data(data, True))
+        return bytes(FrameProtocol(client=True, extensions=[]).send_data(data, True))  # no shared fragment state
 
     def ping(self, payload: bytes = b"") -> bytes:
         return bytes(self._proto.ping(payload))
@@ -80,6 +83,10 @@ class FrameEncoder:
         return bytes(self._proto.close(code, reason or None))
 
 
+ENCODER = FrameEncoder()
+"""The one encoder every transport uses."""
+
+
 class FrameDecoder:
     """Server frames to whole messages. `feed()` raises FramingError on a protocol violation."""
 
@@ -87,7 +94,7 @@ class FrameDecoder:
 
     def __init__(self, max_message_bytes: int = 64 * 1024 * 1024) -> None:
         self._buf = bytearray()
-        self._proto = FrameProtocol(client=True, extensions=[])  # a client: server frames come unmasked
+        self._proto: FrameProtocol | None = None  # made when a frame needs it (client=True: unmasked frames)
         self._parts: list[str | bytes] | None = None  # a fragmented message in progress
         self._max = max_message_bytes
 
@@ -117,11 +124,14 @@ class FrameDecoder:
                 end = pos + length
                 if n < end:
                     return out
-                if buf[0] == 0x81 and not b2 & 0x80 and self._parts is None:
+                b1 = buf[0]
+                if b1 == 0x81 and not b2 & 0x80 and self._parts is None:
                     try:
                         out.append((TEXT, buf[pos:end].decode("utf-8")))
                     except UnicodeDecodeError:
                         raise FramingError(1007, "a text frame that is not valid UTF-8") from None
+                elif b1 == 0x89 and b2 <= 125:  # a final, unmasked ping: the one frame an idle connection gets
+                    out.append((PING, bytes(buf[pos:end])))
                 else:
                     self._slow(bytes(buf[:end]), out)
                 del buf[:end]
@@ -132,6 +142,8 @@ class FrameDecoder:
     def _slow(self, frame: bytes, out: list[tuple[str, object]]) -> None:
         """One whole frame through wsproto (validation, fragments, control frames)."""
         proto = self._proto
+        if proto is None:  # an idle connection never needs one: made on the first frame that does
+            proto = self._proto = FrameProtocol(client=True, extensions=[])
         proto.receive_bytes(frame)
         try:
             for f in proto.received_frames():

@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import os
 import socket
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from time import perf_counter
+from typing import Any
 
 from websocket import (
     WebSocket,
@@ -33,7 +34,8 @@ from websocket import (
 )
 
 from client.errors import ConnectionClosed, HandshakeRejected, SocketproofError, Timeout
-from client.framing import BINARY, CLOSE, PING, TEXT, FrameDecoder, FrameEncoder, FramingError, masked_text_frame
+from client.framing import BINARY, CLOSE, ENCODER, PING, TEXT, FrameDecoder, FramingError, masked_text_frame
+from client.waiting import gevent_patched
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,17 @@ CLOSE_WAIT = 2.0
 """How long close() waits for the server's close frame before ending TCP itself."""
 RECV_SIZE = 65536
 """Bytes asked of the socket per read."""
-PING_TIMES_LIMIT = 64
-"""Server ping times kept (enough to measure intervals; ~2 KB, not ~32 KB)."""
+PING_TIMES_LIMIT = 16
+"""Server ping times kept per connection: enough to see intervals (the recorder keeps the
+statistics), at a quarter of the memory of 64."""
+
+
+_GREEN = gevent_patched()
+"""(get_hub, getcurrent) under gevent (Locust), else None: read once, when this module loads."""
+
+
+def _in_hub() -> bool:
+    return _GREEN is not None and _GREEN[1]() is _GREEN[0]()
 
 
 class State(enum.Enum):
@@ -90,14 +101,16 @@ class Transport:
         self.on_ping = on_ping
         self.answer_pings = True
         """False: server pings go unanswered (heartbeat tests)."""
-        self.ping_times: deque[float] = deque(maxlen=PING_TIMES_LIMIT)
-        """time.time() of each server ping frame, newest last."""
+        self.ping_times: list[float] = []
+        """time.time() of the last PING_TIMES_LIMIT server ping frames, newest last (a list: an
+        empty deque costs an idle connection ~600 bytes)."""
         self.handshake_response: HandshakeResponse | None = None
         self.close_info = ConnectionClosed(None, "not connected")
         self._max = max_message_bytes
         self._state = State.CLOSED
         self._sock: socket.socket | None = None
-        self._encoder = FrameEncoder()
+        self._encoder = ENCODER
+        self._watcher: Any = None
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closed_evt = threading.Event()
@@ -156,7 +169,8 @@ class Transport:
             self._sock = sock
             self._state = State.OPEN
         sock.settimeout(self.timeout)
-        threading.Thread(target=self._run, args=(sock,), name=f"socketproof-recv-{self.label}", daemon=True).start()
+        if not self._watch(sock):
+            threading.Thread(target=self._run, args=(sock,), name=f"socketproof-recv-{self.label}", daemon=True).start()
         return response
 
     # -- sending -------------------------------------------------------------------
@@ -176,6 +190,9 @@ class Transport:
         self._write(sock, self._encoder.ping(payload))
 
     def _write(self, sock: socket.socket, data: bytes) -> None:
+        if self._watcher is not None and _in_hub():
+            self._write_from_hub(sock, data)
+            return
         try:
             with self._send_lock:
                 sock.sendall(data)
@@ -183,6 +200,33 @@ class Transport:
             raise Timeout("send blocked") from None
         except OSError as exc:
             raise ConnectionClosed(None, f"send failed: {exc}") from None
+
+    def _write_from_hub(self, sock: socket.socket, data: bytes) -> None:
+        """A pong or close sent from `_readable` (in the hub, which must not wait): written
+        at once when the socket takes it, else finished by a greenlet of its own."""
+        lock = self._send_lock
+        if not lock.acquire(blocking=False):  # a user greenlet is sending: queue behind it
+            threading.Thread(target=self._write, args=(sock, data), daemon=True).start()
+            return
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(sock.fileno(), view):]
+        except BlockingIOError:
+            threading.Thread(target=self._write_rest, args=(sock, bytes(view)), daemon=True).start()
+            return  # the lock goes with the rest of the frame
+        except OSError as exc:
+            lock.release()
+            raise ConnectionClosed(None, f"send failed: {exc}") from None
+        lock.release()
+
+    def _write_rest(self, sock: socket.socket, data: bytes) -> None:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass  # the read side notices a broken connection
+        finally:
+            self._send_lock.release()
 
     def not_open(self) -> ConnectionClosed:
         if self._state is State.CLOSED:
@@ -205,7 +249,7 @@ class Transport:
             self._finish(sock, None, "", "abrupt")
         if not self._closed_evt.wait(min(CLOSE_WAIT, self.timeout)):
             self._finish(sock, None, "no close frame from the server", "client")
-        _close_quietly(sock)
+        self._release(sock)
         return self.close_info
 
     def drop(self) -> None:
@@ -214,7 +258,7 @@ class Transport:
         if sock is None or self._state is State.CLOSED:
             return
         self._finish(sock, None, "", "abrupt")
-        _close_quietly(sock)
+        self._release(sock)
 
     def wait_closed(self, timeout: float | None = None) -> ConnectionClosed:
         """Wait until closed; returns the server's code and reason. Raises Timeout when still open."""
@@ -226,8 +270,8 @@ class Transport:
     # -- the receive loop ------------------------------------------------------------
 
     def _run(self, sock: socket.socket) -> None:
+        """The thread (plain threads, or TLS) way: a blocking read loop of its own."""
         decoder = FrameDecoder(self._max)
-        on_message = self.on_message
         recv = sock.recv
         try:
             while True:
@@ -237,39 +281,82 @@ class Transport:
                     if self._state is State.CLOSED:
                         return
                     continue
-                if not data:
-                    self._finish(sock, None, "", "abrupt")
+                if not self._consume(sock, decoder, data):
                     return
-                t_recv = perf_counter()
-                try:
-                    messages = decoder.feed(data)
-                    failed = None
-                except FramingError as error:  # what came before the bad frame still counts
-                    messages, failed = error.messages, error
-                for kind, payload in messages:
-                    if kind is TEXT or kind is BINARY:
-                        on_message(payload, t_recv)  # type: ignore[arg-type]
-                    elif kind is PING:
-                        self._on_ping(sock, payload)  # type: ignore[arg-type]
-                    elif kind is CLOSE:
-                        self._on_close_frame(sock, *payload)  # type: ignore[misc]
-                        return
-                if failed is not None:
-                    raise failed
-        except FramingError as error:
-            self._fail(sock, error.code, error.reason)
-        except OSError:
-            self._finish(sock, None, "", "abrupt")
-        except Exception:  # a bug in a handler must not leave requests waiting forever
-            log.exception("socketproof transport %s: receive loop failed", self.label)
-            self._fail(sock, 1011, "client error")
+        except Exception as error:  # noqa: BLE001 - _ended() sorts it out
+            self._ended(sock, error)
         finally:
             if self._state is State.CLOSED:
-                _close_quietly(sock)
+                self._release(sock)
+
+    def _watch(self, sock: socket.socket) -> bool:
+        """The gevent way: no greenlet per connection. A readiness watcher on the socket calls
+        `_readable` in the hub when bytes arrive, which reads what is there without blocking and
+        dispatches it; an idle connection costs a watcher, not a greenlet and its stack.
+        Not for TLS (its reads may need to write) nor plain threads: those get `_run`."""
+        if _GREEN is None or self.ssl_context is not None or hasattr(sock, "getpeercert"):
+            return False
+        fd = sock.fileno()
+        watcher = _GREEN[0]().loop.io(fd, 1)
+        self._watcher = watcher
+        watcher.start(self._readable, sock, fd, FrameDecoder(self._max))
+        return True
+
+    def _readable(self, sock: socket.socket, fd: int, decoder: FrameDecoder) -> None:
+        """Runs in gevent's hub: must never block. Reads at most a few chunks per wake-up."""
+        try:
+            for _ in range(4):
+                try:
+                    data = os.read(fd, RECV_SIZE)
+                except BlockingIOError:
+                    return
+                if not self._consume(sock, decoder, data):
+                    self._release(sock)
+                    return
+        except Exception as error:  # noqa: BLE001 - _ended() sorts it out
+            self._ended(sock, error)
+            self._release(sock)
+
+    def _consume(self, sock: socket.socket, decoder: FrameDecoder, data: bytes) -> bool:
+        """Hand over what `data` completes; False once the connection ended (EOF or close frame)."""
+        if not data:
+            self._finish(sock, None, "", "abrupt")
+            return False
+        t_recv = perf_counter()
+        try:
+            messages = decoder.feed(data)
+            failed = None
+        except FramingError as error:  # what came before the bad frame still counts
+            messages, failed = error.messages, error
+        on_message = self.on_message
+        for kind, payload in messages:
+            if kind is TEXT or kind is BINARY:
+                on_message(payload, t_recv)  # type: ignore[arg-type]
+            elif kind is PING:
+                self._on_ping(sock, payload)  # type: ignore[arg-type]
+            elif kind is CLOSE:
+                self._on_close_frame(sock, *payload)  # type: ignore[misc]
+                return False
+        if failed is not None:
+            raise failed
+        return self._state is not State.CLOSED
+
+    def _ended(self, sock: socket.socket, error: BaseException) -> None:
+        """What ended a read: a protocol violation (close with its code), the network, or a bug."""
+        if isinstance(error, FramingError):
+            self._fail(sock, error.code, error.reason)
+        elif isinstance(error, OSError):
+            self._finish(sock, None, "", "abrupt")
+        else:  # a bug in a handler must not leave requests waiting forever
+            log.error("socketproof transport %s: receive failed", self.label, exc_info=error)
+            self._fail(sock, 1011, "client error")
 
     def _on_ping(self, sock: socket.socket, payload: bytes) -> None:
         t = time.time()
-        self.ping_times.append(t)
+        times = self.ping_times
+        times.append(t)
+        if len(times) > PING_TIMES_LIMIT:
+            del times[0]
         if self.on_ping is not None:
             self.on_ping(t)
         if self.answer_pings:
@@ -287,7 +374,7 @@ class Transport:
             except (SocketproofError, ValueError, TypeError):
                 pass
         self._finish(sock, code, reason, initiator)
-        _close_quietly(sock)
+        self._release(sock)
 
     def _fail(self, sock: socket.socket, code: int, reason: str) -> None:
         """The server broke the protocol: close with `code` and end TCP."""
@@ -296,7 +383,7 @@ class Transport:
         except (SocketproofError, ValueError):
             pass
         self._finish(sock, code, reason, "client")
-        _close_quietly(sock)
+        self._release(sock)
 
     def _finish(self, sock: socket.socket, code: int | None, reason: str, initiator: str) -> None:
         """Mark the connection closed once and tell on_closed."""
@@ -309,6 +396,14 @@ class Transport:
             self.on_closed(code, reason, initiator)
         finally:
             self._closed_evt.set()
+
+    def _release(self, sock: socket.socket) -> None:
+        """Stop watching the socket (before its descriptor goes), then end TCP."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+        _close_quietly(sock)
 
     def _set_closed(self, info: ConnectionClosed) -> None:
         with self._state_lock:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+
 class Slot:
     """One pending request: a lock held until the receive loop hands over the reply
     (cheaper than an Event). For plain threads; see GreenSlot for gevent."""

@@ -162,5 +162,5 @@ def load_settings(
     if settings.jwt_algorithm in _KEY_ALGORITHMS and not settings.jwt_public_key:
         raise ConfigError("jwt_algorithm", f"{settings.jwt_algorithm} verifies with a public key: set jwt_public_key")
     if settings.jwt_public_key and settings.jwt_algorithm not in _KEY_ALGORITHMS:
-        raise ConfigError("jwt_public_key", f"is for RS/ES/EdDSA algorithms, not jwt_algorithm {settings.jwt_algorithm}")
+        raise ConfigError("jwt_public_key", f"is for RS/ES/EdDSA, not jwt_algorithm {settings.jwt_algorithm}")
     return settings

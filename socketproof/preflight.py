@@ -77,6 +77,8 @@ def check(
         client.connect()
     except HandshakeRejected as error:
         certificate = tls.diagnose(error.message) if error.status == 0 else None
+        if certificate is None and error.status == 0 and client.url.startswith("wss://"):  # a reset says nothing
+            certificate = tls.diagnose(tls.probe(client.url, getattr(deployment, "ssl_context", None)) or "")
         if certificate is not None:
             return Finding(True, f"cannot connect to {url}: {certificate}")
         source = getattr(getattr(deployment, "tokens", None), "option", "--jwt-secret")

@@ -13,6 +13,7 @@ import collections
 import itertools
 import logging
 import random
+import secrets
 from typing import Any
 
 from locust.runners import WorkerRunner
@@ -69,9 +70,11 @@ class RunState:
         self.live = LiveIdentities()
         self.stopping = False
         """Set at the end of a run: users stop sending so in-flight messages can land."""
-        self.process_tag = f"@{process}"
-        """Ends every connection label made here: a stamp whose sender ends with it was sent by
-        this process, on this clock, so its delivery time can be measured."""
+        self.process_tag = f"@{process}.{secrets.token_hex(3)}"
+        """Ends every connection label made here (the process and a random run tag): a stamp whose
+        sender ends with it was sent by this process in this run, on this clock, so its delivery
+        time can be measured; and a server that replays an earlier run's messages never
+        makes them look like this run's."""
         self._numbers: dict[str, itertools.count[int]] = collections.defaultdict(itertools.count)
         self._labels = itertools.count(1)
 

@@ -112,3 +112,30 @@ def diagnose(message: str) -> str | None:
     if "wrong version number" in lowered or "packet length too long" in lowered:
         return "the server does not speak TLS on this port: use ws:// or http:// in --host"
     return None
+
+
+def probe(url: str, context: ssl.SSLContext | None, timeout: float = 3.0) -> str | None:
+    """Why a wss:// or https:// server ended a connection, when the failure itself said nothing
+    (a reset, an EOF): a bare TLS handshake, then a short read that catches the alert a server
+    sends after the handshake (TLS 1.3 asks for the client certificate only then). None: no
+    TLS problem seen."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 443
+    context = context or ssl.create_default_context()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as sock:
+                sock.settimeout(min(1.0, timeout))
+                try:
+                    sock.recv(1)
+                except TimeoutError:
+                    return None
+    except ssl.SSLError as error:
+        return str(error)
+    except OSError:
+        return None
+    return None

@@ -163,6 +163,7 @@ class WebSocketUser(User):
         snapshot = ready.extra.get("snapshot") if ready.extra else None
         if isinstance(snapshot, dict) and isinstance(snapshot.get("version"), int):
             self.versions[label] = snapshot["version"]
+        client.forget_start()  # read: an idle connection should not carry its welcome
         self.clients.append(client)
         self.shared.live.add(identity)
         if self.has(SUBSCRIBE):

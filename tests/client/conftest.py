@@ -11,13 +11,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHAT_PING_INTERVAL = 0.2
-"""The chat server's WebSocket ping interval in these tests (its ping timeout is 4x that)."""
+from tests.client.support import CHAT_PING_INTERVAL, ROOT
 
 
 @pytest.fixture(scope="module")

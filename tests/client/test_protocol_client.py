@@ -28,7 +28,7 @@ from client import (
 )
 from client.adapter import ResumeInfo
 from client.adapters.socketproof import SocketproofAdapter
-from client.hooks import NoHooks
+from tests.client.support import FakeRecorder, FakeRequestEvent
 from tests.support.server import ServerHandle, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,41 +44,6 @@ def server() -> Iterator[ServerHandle]:
 
 def new_user() -> str:
     return "u-" + uuid.uuid4().hex[:10]
-
-
-HOOKS = ("opened", "subscribed", "published", "acked", "publish_failed", "delivered", "keepalive", "state",
-         "update_sent", "frame", "error", "closed")
-
-
-class FakeRecorder(NoHooks):
-    """Collects the hook calls (client/hooks.py) as (name, args) so tests can read the history."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def named(self, name: str) -> list[tuple[Any, ...]]:
-        return [args for call, args in self.calls if call == name]
-
-
-def _recording(name: str) -> Any:
-    def hook(self: FakeRecorder, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((name, args + tuple(kwargs.items())))
-
-    return hook
-
-
-for _name in HOOKS:
-    setattr(FakeRecorder, _name, _recording(_name))
-
-
-class FakeRequestEvent:
-    """Stands in for Locust's `environment.events.request` (only its fire(**kwargs))."""
-
-    def __init__(self) -> None:
-        self.fired: list[dict[str, Any]] = []
-
-    def fire(self, **kwargs: Any) -> None:
-        self.fired.append(kwargs)
 
 
 def connected(server: ServerHandle, user: str | None = None, **kwargs: Any) -> ProtocolClient:

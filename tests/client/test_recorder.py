@@ -5,8 +5,9 @@ import tracemalloc
 
 import pytest
 
-from checks import run_checks
+from checks import duplicates, ordering, run_checks
 from checks.history import KEY_CAP, OTHER, RUN_BUDGET, RUN_CAP, SEQ_ID_CAP, SeqSet, state_digest
+from checks.loss import lost_messages
 from client.adapter import ResumeInfo, Stamp
 from client.hooks import ConnectionHooks
 from client.recorder import CHANNEL_CAP, STREAM_CAP, ConnectionRecorder, Recorder
@@ -181,8 +182,9 @@ def test_folded_connections_keep_their_evidence():
     assert verdicts["ordering"].valid is True
 
 
-MEMORY_BUDGET = 24 * 2**20
-"""Well above what the caps allow for 21 live + 50 kept connections (10.5 MiB measured)."""
+MEMORY_BUDGET = 16 * 2**20
+"""Above what the caps allow for 21 live + 50 kept connections (10.0 MiB peak measured;
+without folding it passes 20 MiB)."""
 
 
 def plant(c: ConnectionRecorder, sender: str, t: float) -> None:
@@ -221,8 +223,8 @@ def adversarial(rec: Recorder, events: int, seed: int = 7) -> None:
             c.published(stamp, t)
             seq += 1
             c.acked(stamp, seq, t)
-        elif roll < 0.45:  # one hot stream per connection, every arrival out of place
-            c.delivered("room", Stamp("hot", "room", rnd.randrange(1, 10**6), t), rnd.randrange(10**9), None, t)
+        elif roll < 0.45:  # one hot stream on the connection kept open, every arrival out of place
+            kept.delivered("room", Stamp("hot", "room", rnd.randrange(1, 10**6), t), rnd.randrange(10**9), None, t)
         elif roll < 0.6:
             sender = f"s{rnd.randrange(2000)}"
             c.delivered(f"ch{rnd.randrange(1000)}", Stamp(sender, "room", rnd.randrange(1, 10**6), t),
@@ -263,15 +265,15 @@ def test_memory_stays_bounded_under_100k_adversarial_events():
     assert rec._published_count <= 2_000 and h.published_overflow > 0
     for acked in h.acked_seqs.values():
         assert len(acked.seqs.ranges()) <= 256
-    verdicts = {v.name: v for v in run_checks(h, ["ordering", "duplicates", "loss", "state"])}
-    for name, kind in (("ordering", "fifo"), ("duplicates", "duplicate_stamp"), ("loss", "lost")):
-        found = [a.evidence for a in verdicts[name].anomalies if a.kind == kind]
-        assert any(e.get("label") == "w1-p" and (e.get("sender") == "planted-kept" or any(
-            x.get("sender") == "planted-kept" for x in e.get("samples", []))) for e in found), name
-        assert any(e.get("folded") for e in found), name  # the folded connection's evidence survived
+    verdicts = {v.name: v.valid for v in run_checks(h, ["ordering", "duplicates", "loss", "state"])}
+    assert verdicts == {"ordering": False, "duplicates": False, "loss": False, "state": False}
+    kept = next(c for c in h.connections if c.label == "w1-p")  # the planted anomalies, found by the checks
+    assert "fifo" in [a.kind for a in ordering.connection_anomalies(kept)]
+    assert "duplicate_stamp" in [a.kind for a in duplicates.connection_anomalies(kept)]
+    for kind in ("fifo", "duplicate_stamp"):  # the folded planted connection's evidence survived
+        assert h.folded.findings[kind].items[0]["label"] == "w1-u0"
     lost = {(e.get("label"), e.get("sender"), e.get("folded", False)): e["missing"]
-            for e in (a.evidence for a in verdicts["loss"].anomalies)}
+            for e in (a.evidence for a in lost_messages(h))}
     assert lost[("w1-p", "planted-kept", False)] == [[5, 5]]
     assert lost[(None, "planted-folded", True)] == [[5, 5]]
-    assert verdicts["state"].valid is False
     assert len(h.to_json()) < MEMORY_BUDGET

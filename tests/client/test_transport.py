@@ -1,14 +1,12 @@
 """client/transport.py on real sockets: the reference server, the `websockets`-library chat
-server, and a scripted one-connection server for what no real server sends (bad frames,
-exact close and pong bytes). Plain threads; every test checks nothing was left open."""
+server, and a scripted one-connection server (tests/client/support.py) for what no real
+server sends (bad frames, exact close and pong bytes). Plain threads; every test checks
+nothing was left open."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import socket
-import struct
 import threading
 import time
 import urllib.request
@@ -17,12 +15,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from wsproto.frame_protocol import FrameProtocol, Opcode
+from wsproto.frame_protocol import Opcode
 
 from client.errors import ConnectionClosed, HandshakeRejected, SocketproofError, Timeout
 from client.tokens import mint_token
 from client.transport import State, Transport
-from tests.client.conftest import CHAT_PING_INTERVAL
+from tests.client.support import CHAT_PING_INTERVAL, Peer, ScriptedServer, unmasked
 from tests.support.server import ServerHandle, running_server
 
 pytestmark = pytest.mark.usefixtures("nothing_left_open")
@@ -180,80 +178,11 @@ def test_the_websockets_library_keeps_an_answering_client_and_closes_a_silent_on
 
 # -- a scripted server: exact bytes each way -----------------------------------------------------
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def unmasked(opcode: int, payload: bytes, first: int | None = None) -> bytes:
-    """A server frame (payloads under 126 bytes)."""
-    assert len(payload) < 126
-    return bytes([0x80 | opcode if first is None else first, len(payload)]) + payload
-
-
-class ScriptedServer:
-    """Accepts one connection on 127.0.0.1 (port 0), answers the upgrade, then runs `script`
-    with the socket and a reader of the client's frames; whatever it returns is `result`."""
-
-    def __init__(self, script: Callable[[socket.socket, Callable[[], tuple[Opcode, Any] | None]], Any]) -> None:
-        self.script = script
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(5)
-        self.url = f"ws://127.0.0.1:{self.listener.getsockname()[1]}/"
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> ScriptedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.thread.join(5)
-        self.listener.close()
-        assert not self.thread.is_alive(), "the scripted server did not finish"
-        if self.error is not None:
-            raise self.error
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-            with conn:
-                conn.settimeout(5)
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(4096)
-                    assert chunk, "no upgrade request"
-                    head += chunk
-                key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"sec-websocket-key:"))
-                accept = base64.b64encode(hashlib.sha1(key + GUID.encode()).digest()).decode()
-                conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
-                self.result = self.script(conn, self._reader(conn))
-        except BaseException as error:  # reported by __exit__
-            self.error = error
-
-    @staticmethod
-    def _reader(conn: socket.socket) -> Callable[[], tuple[Opcode, Any] | None]:
-        proto = FrameProtocol(client=False, extensions=[])  # insists on masked client frames
-        pending: list[tuple[Opcode, Any]] = []
-
-        def read() -> tuple[Opcode, Any] | None:
-            """The client's next frame, None when it ended TCP."""
-            while not pending:
-                data = conn.recv(65536)
-                if not data:
-                    return None
-                proto.receive_bytes(data)
-                pending.extend((f.opcode, f.payload) for f in proto.received_frames())
-            return pending.pop(0)
-
-        return read
-
 
 def test_a_server_initiated_close_is_echoed_with_its_code() -> None:
-    def script(conn: socket.socket, read: Callable[[], Any]) -> Any:
-        conn.sendall(unmasked(0x8, struct.pack("!H", 4001) + b"done here"))
-        return read(), read()
+    def script(peer: Peer) -> Any:
+        peer.send_close(4001, "done here")
+        return peer.read(), peer.read()
 
     ends = Ends()
     with ScriptedServer(script) as scripted:
@@ -268,10 +197,10 @@ def test_a_server_initiated_close_is_echoed_with_its_code() -> None:
 
 @pytest.mark.parametrize("answer", [True, False])
 def test_a_ping_is_answered_with_its_payload_unless_told_not_to(answer: bool) -> None:
-    def script(conn: socket.socket, read: Callable[[], Any]) -> Any:
-        conn.sendall(unmasked(0x9, b"beat-1"))
-        conn.sendall(unmasked(0x1, b'{"after":"ping"}'))
-        return read()  # the pong, or the client's close frame when it sent none
+    def script(peer: Peer) -> Any:
+        peer.conn.sendall(unmasked(0x9, b"beat-1"))
+        peer.send_json({"after": "ping"})
+        return peer.read()  # the pong, or the client's close frame when it sent none
 
     ends = Ends()
     with ScriptedServer(script) as scripted:
@@ -293,9 +222,9 @@ def test_a_ping_is_answered_with_its_payload_unless_told_not_to(answer: bool) ->
      (unmasked(0x1, b"x" * 101), 1009)],  # over max_message_bytes
 )
 def test_a_bad_frame_closes_with_its_code_after_what_came_before(bad: bytes, code: int) -> None:
-    def script(conn: socket.socket, read: Callable[[], Any]) -> Any:
-        conn.sendall(unmasked(0x1, b'{"n":1}') + bad)  # in one segment: the good one still counts
-        return read(), read()
+    def script(peer: Peer) -> Any:
+        peer.conn.sendall(unmasked(0x1, b'{"n":1}') + bad)  # in one segment: the good one still counts
+        return peer.read(), peer.read()
 
     ends = Ends()
     with ScriptedServer(script) as scripted:
@@ -319,6 +248,28 @@ def test_a_message_over_max_message_bytes_from_the_reference_server_is_1009(serv
     assert closed.code == 1009 and "over the limit of 1000" in closed.reason
     assert ends.closes == [(1009, closed.reason, "client")]
     server.wait_stats(connections=0)
+
+
+def test_the_chosen_subprotocol_is_one_offered() -> None:
+    with ScriptedServer(lambda peer: peer.read()) as scripted:
+        transport = Ends().transport()
+        response = transport.connect(scripted.url, subprotocols=("chat.v2", "chat.v1"))
+        assert response.subprotocol == "chat.v2"
+        transport.close()
+    assert "Sec-WebSocket-Protocol: chat.v2, chat.v1\r\n" in scripted.request_head
+    assert "Origin:" not in scripted.request_head  # none unless asked
+
+
+@pytest.mark.parametrize("offered", [("chat.v1",), ()])
+def test_a_subprotocol_not_offered_is_refused(offered: tuple[str, ...]) -> None:
+    with ScriptedServer(lambda peer: peer.read(), subprotocol="other") as scripted:
+        transport = Ends().transport()
+        with pytest.raises(HandshakeRejected) as caught:
+            transport.connect(scripted.url, subprotocols=offered)
+    assert (caught.value.status, caught.value.code) == (101, "bad_subprotocol")
+    assert "'other'" in str(caught.value)
+    assert transport.state is State.CLOSED
+    assert scripted.result is None  # the client ended TCP
 
 
 # -- failing to open ---------------------------------------------------------------------------

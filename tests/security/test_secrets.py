@@ -9,7 +9,9 @@ prove the given secret was; neither value may appear in the page, an answer, a l
 
 from __future__ import annotations
 
+import json
 import secrets
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,13 @@ def target() -> Iterator[tuple[ServerHandle, str, str]]:
 
 
 def text(url: str) -> str:
-    import urllib.request
-
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read().decode("utf-8", "replace")
+
+
+def template_args(page: str) -> dict[str, Any]:
+    """`window.templateArgs = {...}` of the UI's page: what the start form is built from."""
+    return json.loads(page.split("templateArgs = ", 1)[1].split("\n", 1)[0].strip().rstrip(";"))
 
 
 def checks_rows(base: str) -> list[dict[str, Any]]:
@@ -51,12 +56,15 @@ def run_in_web_ui(
     """Read the start page, start a short run as the form does, stop it; every answer's text and
     the final verdict rows."""
     page = text(base + "/")
-    form = {"user_count": 4, "spawn_rate": 4, "host": host, "jwt_audience": AUDIENCE,
-            "jwt_secret": "", "admin_token": "", **form_secrets}
+    # What a browser posts: every custom field with the value the page filled in, unless typed over.
+    options = template_args(page)["extra_options"]
+    form = {name: option["default_value"] for name, option in options.items() if not option["is_multiple"]}
+    form.update({"user_count": 4, "spawn_rate": 4, "host": host, "jwt_audience": AUDIENCE, **form_secrets})
     started = post_form(base + "/swarm", form)
     assert started["success"], started
     wait_until(
-        lambda: any(s["name"] == "connect" and s["num_requests"] >= 4 for s in get_json(base + "/stats/requests")["stats"]),
+        lambda: any(s["name"] == "connect" and s["num_requests"] >= 4
+                    for s in get_json(base + "/stats/requests")["stats"]),
         60, "connects in /stats/requests",
     )
     post_form(base + "/stop", {})
@@ -71,7 +79,7 @@ def run_in_web_ui(
 def assert_used_and_hidden(
     answers: dict[str, str], rows: dict[str, dict[str, Any]], log: str, secret: str, token: str
 ) -> None:
-    stats = {s["name"]: s for s in __import__("json").loads(answers["/stats/requests"])["stats"]}
+    stats = {s["name"]: s for s in json.loads(answers["/stats/requests"])["stats"]}
     assert stats["connect"]["num_requests"] >= 4 and stats["connect"]["num_failures"] == 0, stats["connect"]
     assert rows["cleanup"]["verdict"] == "PASS", rows["cleanup"]  # /stats read with the given admin token
     for name, body in {**answers, "log": log}.items():

@@ -98,7 +98,7 @@ def test_a_wrong_secret_is_fatal_and_names_jwt_secret() -> None:
     with running_server() as server:
         finding = check(server.ws_url, LoadOptions(jwt_secret="not-the-servers-secret"))
     assert finding is not None and finding.fatal, finding
-    assert finding.message == (f"{server.ws_url}/ws rejected the handshake (401 invalid_token): "
+    assert finding.message == (f"{server.ws_url} rejected the handshake (401 invalid_token): "
                                "check --jwt-secret (or $SOCKETPROOF_JWT_SECRET)")
 
 

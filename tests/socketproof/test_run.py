@@ -46,8 +46,9 @@ def test_labels_are_unique_and_end_with_the_process_tag() -> None:
     run = state("w7")
     labels = [run.label("chat-w7-0") for _ in range(50)]
     assert len(set(labels)) == 50
-    assert labels[0] == "chat-w7-0#1@w7"
-    assert all(label.endswith("@w7") for label in labels)
+    assert labels[0] == f"chat-w7-0#1{run.process_tag}" and run.process_tag.startswith("@w7.")
+    assert all(label.endswith(run.process_tag) for label in labels)
+    assert state("w7").process_tag != run.process_tag, "a new run: a new tag (an older run's replays never match)"
     assert run.recorder is not None and run.stopping is False
 
 

@@ -97,7 +97,7 @@ def test_publish_records_stamps_that_peers_receive_and_the_checks_judge() -> Non
         own = bob.publish(mine, bob.my_channel())
         assert (first.sender, first.channel, first.counter, second.counter) == (
             Stamp.safe(to_bob.label), bob.identity, 1, 2)
-        assert first.sender.endswith("@p0") and own.counter == 1 and own.channel == bob.identity
+        assert first.sender.endswith(alice.shared.process_tag) and own.counter == 1 and own.channel == bob.identity
         wait_for(lambda: count(env, "deliver") >= 3, what="3 deliveries to bob")
         assert count(env, "publish") == 3 and env.stats.total.num_failures == 0
         assert env.stats.get("deliver", "WS").max_response_time < 5000
