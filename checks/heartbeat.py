@@ -112,7 +112,11 @@ def observed_interval(history: History) -> float | None:
     return statistics.median(means) if means else None
 
 
-def check_heartbeat(history: History, tolerance: float = 0.5, far: float = 3.0) -> Verdict:
+def check_heartbeat(history: History, tolerance: float = 0.5, far: float = 3.0,
+                    expected_interval: float | None = None) -> Verdict:
+    """`expected_interval` (--heartbeat-interval): what the user says the server's ping interval
+    is, for a protocol that announces none; judged like an announced one (a server that stops
+    pinging then fails instead of leaving the check UNKNOWN)."""
     if not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must be a fraction in [0, 1), got {tolerance}")
     if far <= 1:
@@ -121,6 +125,8 @@ def check_heartbeat(history: History, tolerance: float = 0.5, far: float = 3.0) 
     anomalies: list[Anomaly] = []
     eligible = pings = announced = 0
     everything = [facts(c, end_of(c, history)) for c in history.connections] + list(history.folded.heartbeat)
+    if expected_interval is not None and expected_interval > 0:
+        everything = [f if f.get("interval") else {**f, "interval": expected_interval} for f in everything]
     for f in everything:
         pings += f.get("pings") or 0
         announced += bool(f.get("interval"))

@@ -56,7 +56,7 @@ class OfflineUser(WebSocketUser):
         for _ in range(MAX_AWAY_SENDS):
             if self.shared.stopping:
                 return
-            self.publish(peer, self.identity, expected_errors=EXPECTED)
+            self.publish(peer, self.my_channel(), expected_errors=EXPECTED)
             pause = self.rng.uniform(*SEND_GAP)
             if time.monotonic() + pause >= until:
                 break

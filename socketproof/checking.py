@@ -48,6 +48,8 @@ class CheckOptions:
     """--server-connections URL#name: the count the cleanup check compares (socketproof.server_count)."""
     server_stats: bool = True
     """The adapter's server has the reference server's /stats (SERVER_STATS)."""
+    heartbeat_interval: float | None = None
+    """--heartbeat-interval: the server's ping interval to expect when its protocol announces none."""
     ssl_context: Any = None
     """The run's TLS trust and client certificate for https:// reads (socketproof/tls.py)."""
     admin_minter: Any = None
@@ -240,6 +242,7 @@ class RunChecker:
             options.thresholds,
             stats_table(self.runner.stats),
             options.strict,
+            options.heartbeat_interval,
         )
         self.judgement = judgement
         self._judged_run = True
@@ -342,7 +345,8 @@ class RunChecker:
             history = state.recorder.history()
             history.complete = False
         history.server_stats_before = self.stats_before
-        provisional = judge(history, self.options.names, self.options.thresholds, stats_table(self.runner.stats))
+        provisional = judge(history, self.options.names, self.options.thresholds, stats_table(self.runner.stats),
+                            heartbeat_interval=self.options.heartbeat_interval)
         return [pending(row) for row in rows(provisional)]
 
     # -- distributed ----------------------------------------------------------

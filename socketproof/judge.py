@@ -94,10 +94,13 @@ def judge(
     thresholds: Sequence[str] = (),
     request_stats: dict[str, dict[str, Any]] | None = None,
     strict: bool = False,
+    heartbeat_interval: float | None = None,
 ) -> Judgement:
-    """Run the chosen checks; timing only when thresholds were given."""
+    """Run the chosen checks; timing only when thresholds were given. `heartbeat_interval` is
+    --heartbeat-interval: the ping interval to expect where the protocol announces none."""
     history_checks = [name for name in names if name in ALL_CHECKS]
-    verdicts = run_checks(history, history_checks)
+    opts = {"expected_interval": heartbeat_interval} if heartbeat_interval and "heartbeat" in history_checks else {}
+    verdicts = run_checks(history, history_checks, **opts)
     if "timing" in names and thresholds:
         verdicts.append(check_timing(request_stats or {}, thresholds))
     return Judgement(verdicts, compose(verdicts), strict)

@@ -60,6 +60,13 @@ def add_arguments(parser: Any) -> None:
         "--rooms", type=int, default=5, help="rooms the chat flows join, for protocols with rooms/subscriptions (default 5)"
     )
     group.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=None,
+        help="seconds between the server's pings, for a protocol that announces none: the heartbeat check "
+        "then judges against it (default: the announced interval, else the one observed)",
+    )
+    group.add_argument(
         "--server-connections",
         default="",
         help="the server's open-connection count for the cleanup check: URL#metric of a Prometheus text endpoint "

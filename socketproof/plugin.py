@@ -30,6 +30,7 @@ from socketproof.options import (
     add_arguments,
     build_run_adapter,
     drain_seconds,
+    number_option,
     load_options,
 )
 from socketproof.proxy.locust_run import start_for_run as start_proxy_for_run
@@ -65,6 +66,8 @@ def check_options(parsed: Any, load: LoadOptions, adapter_capabilities: frozense
         drain=drain_seconds(parsed),
         jwt_secret=load.jwt_secret,
         server_connections=load.server_connections,
+        heartbeat_interval=number_option(parsed, "heartbeat_interval", float, 0.0, 3600.0) or None
+        if getattr(parsed, "heartbeat_interval", None) is not None else None,
         server_stats=SERVER_STATS in adapter_capabilities,
     )
 

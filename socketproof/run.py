@@ -36,7 +36,8 @@ def process_id(environment: Any) -> str:
 
 
 class LiveIdentities:
-    """Identities with an open connection in this process, to pick message peers from."""
+    """Channels some open connection in this process receives (a user, a room), to pick
+    message peers from."""
 
     def __init__(self) -> None:
         self._counts: collections.Counter[str] = collections.Counter()

@@ -73,6 +73,9 @@ class WebSocketUser(User):
         """Per connection label: the highest server seq seen (RESUME adapters resume after it)."""
         self.versions: dict[str, int] = {}
         self._counters: dict[tuple[str, str], int] = {}
+        self._channels: dict[str, str] = {}
+        """Per connection label: the channel it receives (what the live registry lists)."""
+        self.own_channel: str | None = None
         self._opened_at: dict[str, float] = {}
 
     def wait_time(self) -> float:
@@ -163,11 +166,15 @@ class WebSocketUser(User):
         snapshot = ready.extra.get("snapshot") if ready.extra else None
         if isinstance(snapshot, dict) and isinstance(snapshot.get("version"), int):
             self.versions[label] = snapshot["version"]
+        channel = self.room(identity) if self.has(SUBSCRIBE) else (ready.channels or (identity,))[0]
+        if identity == self.identity:
+            self.own_channel = channel  # the server's name for us (a token's `sub` may differ from the identity)
         client.forget_start()  # read: an idle connection should not carry its welcome
         self.clients.append(client)
-        self.shared.live.add(identity)
+        self._channels[label] = channel
+        self.shared.live.add(channel)
         if self.has(SUBSCRIBE):
-            client.subscribe(self.room(identity))
+            client.subscribe(channel)
         return client
 
     def close_client(self, client: Client, *, abrupt: bool = False) -> None:
@@ -175,9 +182,11 @@ class WebSocketUser(User):
         many reconnects must not grow). Read `resume_after` first to resume."""
         for per_connection in (self._opened_at, self.resume_after, self.versions):
             per_connection.pop(client.label, None)
+        channel = self._channels.pop(client.label, None)
         if client in self.clients:
             self.clients.remove(client)
-            self.shared.live.remove(client.context.identity or self.identity)
+            if channel is not None:
+                self.shared.live.remove(channel)
         try:
             client.drop() if abrupt else client.close()
         except SocketproofError:
@@ -204,13 +213,15 @@ class WebSocketUser(User):
         return f"room-{sum(identity.encode()) % self.options.rooms}"
 
     def my_channel(self) -> str:
-        """Where this user's own messages go: its room, or its own user for implicit channels."""
-        return self.room() if self.has(SUBSCRIBE) else self.identity
+        """Where this user's own messages go: its room, or the channel the server named for it
+        at start-up (its own user; the identity until a connection told us)."""
+        if self.has(SUBSCRIBE):
+            return self.room()
+        return self.own_channel or self.identity
 
     def peer_channel(self) -> str:
-        """Another live receiver's channel (a peer's user, or a peer's room), else our own."""
-        peer = self.shared.live.pick(self.rng, self.identity)
-        return self.room(peer) if self.has(SUBSCRIBE) else peer
+        """A channel some live connection here receives (a peer's user or room), else our own."""
+        return self.shared.live.pick(self.rng, self.my_channel())
 
     def publish(self, client: Client, channel: str, **kwargs: Any) -> Stamp:
         """Publish a stamped message (--message-bytes) to `channel`; the stamp counts the

@@ -250,8 +250,10 @@ class SocketproofSession:
             resumed=welcome.get("resumed"),
             gap=(gap.get("from"), gap.get("to")) if isinstance(gap, dict) else None,
         )
-        return Ready(welcome, welcome.get("conn_id"), (self._user,), beat, resume, list(self._replayed),
-                     {"snapshot": self._snapshot})
+        ready = Ready(welcome, welcome.get("conn_id"), (self._user,), beat, resume, self._replayed,
+                      {"snapshot": self._snapshot})
+        self._welcome, self._snapshot, self._replayed = {}, {}, []  # Ready has them; the session needs none
+        return ready
 
     @staticmethod
     def _unexpected(wanted: str, msg: dict[str, Any]) -> ProtocolError:

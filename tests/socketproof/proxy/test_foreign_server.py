@@ -21,7 +21,7 @@ RUNS = [
     ("duplicate", "down:duplicate=0.2", [], "duplicates", "duplicate_stamp"),
     ("reorder", "down:reorder=0.3", [], "ordering", "fifo"),
     ("delay", "down:delay_ms=100+20", ["--threshold", "echo:p95<50"], "timing", "threshold"),
-    ("freeze", "freeze_pings", [], "heartbeat", None),
+    ("freeze", "freeze_pings", ["--heartbeat-interval", "1"], "heartbeat", "no_pings"),
 ]
 
 
