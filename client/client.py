@@ -278,9 +278,13 @@ class Client:
                     self._send(self._transport, event.frame)  # type: ignore[union-attr, arg-type]
                 except SocketproofError:
                     pass  # the read side notices a broken connection
-            elif cls is KeepAlive:
+            elif cls is KeepAlive:  # the protocol's own heartbeat: a sign of life like a ping frame
+                now = time.time()
+                transport = self._transport
+                if transport is not None:
+                    transport.note_ping(now)
                 if hooks is not None:
-                    hooks.keepalive(time.time())
+                    hooks.keepalive(now)
             elif cls is StateChange:
                 self._record_state(event)  # type: ignore[arg-type]
             elif cls is Ready:

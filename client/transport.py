@@ -353,10 +353,7 @@ class Transport:
 
     def _on_ping(self, sock: socket.socket, payload: bytes) -> None:
         t = time.time()
-        times = self.ping_times
-        times.append(t)
-        if len(times) > PING_TIMES_LIMIT:
-            del times[0]
+        self.note_ping(t)
         if self.on_ping is not None:
             self.on_ping(t)
         if self.answer_pings:
@@ -364,6 +361,13 @@ class Transport:
                 self._write(sock, self._encoder.pong(payload))
             except SocketproofError:
                 pass  # the read side will notice the broken connection
+
+    def note_ping(self, t: float) -> None:
+        """A sign of life from the server at `t`: a ping frame, or the protocol's own heartbeat."""
+        times = self.ping_times
+        times.append(t)
+        if len(times) > PING_TIMES_LIMIT:
+            del times[0]
 
     def _on_close_frame(self, sock: socket.socket, code: int | None, reason: str) -> None:
         """Finish the close handshake: echo the code when the server started it (RFC 6455 5.5.1)."""

@@ -70,10 +70,13 @@ class Judgement:
     verdicts: list[Verdict]
     overall: Verdict
     strict: bool
+    no_evidence: bool = False
+    """Not one request succeeded (e.g. a target that accepts TCP and never answers): a failure
+    whatever --strict says, since every verdict is then UNKNOWN for want of evidence."""
 
     @property
     def failed(self) -> bool:
-        return self.overall.valid is False or (self.strict and self.overall.valid == UNKNOWN)
+        return self.no_evidence or self.overall.valid is False or (self.strict and self.overall.valid == UNKNOWN)
 
     @property
     def exit_code(self) -> int:
@@ -84,8 +87,18 @@ class Judgement:
             "valid": self.overall.valid,
             "strict": self.strict,
             "exit_code": self.exit_code,
+            "no_evidence": self.no_evidence,
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
         }
+
+
+def no_successful_request(request_stats: dict[str, dict[str, Any]] | None) -> bool:
+    """True when Locust's stats (stats_table) hold requests, none of them a success, or none at all;
+    False when there are no stats to tell (None)."""
+    total = (request_stats or {}).get("Aggregated")
+    if total is None:
+        return False
+    return int(total.get("num_requests") or 0) - int(total.get("num_failures") or 0) <= 0
 
 
 def judge(
@@ -103,7 +116,7 @@ def judge(
     verdicts = run_checks(history, history_checks, **opts)
     if "timing" in names and thresholds:
         verdicts.append(check_timing(request_stats or {}, thresholds))
-    return Judgement(verdicts, compose(verdicts), strict)
+    return Judgement(verdicts, compose(verdicts), strict, no_successful_request(request_stats))
 
 
 def _mark(valid: Any) -> str:

@@ -89,7 +89,9 @@ def check(
         if client.handshake_response is not None:  # a WebSocket server, silent where the protocol speaks
             return Finding(True, f"{url} upgraded but sent no {adapter.name} start-up within {timeout:g}s: is the "
                                  f"server speaking the {adapter.name} protocol? (check --protocol)")
-        return Finding(False, f"{url} sent no welcome within {timeout:g}s; starting anyway")
+        # A target that accepts TCP and never answers would give a run of 0 requests (issue 12)
+        return Finding(True, f"{url} accepted the connection but sent no handshake answer within {timeout:g}s: "
+                             "the server is hung or not a WebSocket server (check --host)")
     except SocketproofError as error:
         return started_wrong(url, adapter, error)
     finally:
@@ -114,14 +116,14 @@ def shown_url(host: str, ws_path: str, default_path: str) -> str:
 
 def started_wrong(url: str, adapter: Any, error: SocketproofError) -> Finding:
     """The upgrade worked but the start-up did not: a refusal in the protocol's own terms
-    (a bad token, a CONNECT_ERROR, close 4403) ends a headless run; anything else is a warning."""
+    (a bad token, a CONNECT_ERROR, close 4403) or any other failed start-up ends a headless run."""
     code = str(getattr(error, "code", "") or "")
     if code in _REJECTIONS or code in ("unauthorized", "forbidden", "connect_error", "not_supported",
                                        "unexpected_frame", "subprotocol"):
         hint = _REJECTIONS.get(code) or f"is the server speaking the {adapter.name} protocol? (check --protocol)"
         return Finding(True, f"{url} refused the {adapter.name} start-up ({error}): {hint}")
-    return Finding(False, f"{url} accepted the connection but did not start as the {adapter.name} protocol "
-                          f"says ({error})")
+    return Finding(True, f"{url} accepted the connection but did not start as the {adapter.name} protocol "
+                         f"says ({error}): no run can use it")
 
 
 def rejected(url: str, host: str, options: LoadOptions, error: HandshakeRejected) -> Finding:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from locust.argument_parser import LocustArgumentParser  # at import: gevent patches before any thread
 
 from socketproof.options import SECRET_OPTIONS, add_arguments
 from socketproof.secret_options import REDACTED, StartupSecrets, hide_in_form, redact
@@ -134,8 +135,6 @@ def test_a_headless_runs_reports_and_output_carry_no_secret(
 
 
 def test_every_option_marked_secret_is_declared_and_the_other_way_round() -> None:
-    from locust.argument_parser import LocustArgumentParser
-
     parser = LocustArgumentParser()
     add_arguments(parser)
     assert set(parser.secret_args_included_in_web_ui) == set(SECRET_OPTIONS)

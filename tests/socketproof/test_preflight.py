@@ -109,13 +109,14 @@ def test_a_port_with_nothing_listening_is_fatal() -> None:
         True, f"cannot reach {url}/ws: connection refused; is the server running? (check --host)")
 
 
-def test_a_listener_that_never_answers_is_reported_after_the_timeout() -> None:
-    """Today a warning and the run goes ahead (the headless exit for it is being added elsewhere)."""
+def test_a_listener_that_never_answers_is_fatal_after_the_timeout() -> None:
+    """No valid start-up: a headless run exits 2 here instead of giving 0 requests (issue 12)."""
     with silent_listener() as url:
         started = time.monotonic()
         finding = check(url)
         waited = time.monotonic() - started
-    assert finding == preflight.Finding(False, f"{url}/ws sent no welcome within 1s; starting anyway")
+    assert finding == preflight.Finding(True, f"{url}/ws accepted the connection but sent no handshake answer "
+                                              "within 1s: the server is hung or not a WebSocket server (check --host)")
     assert QUICK <= waited < QUICK + 2.0
 
 
@@ -153,7 +154,7 @@ def test_a_refusal_in_the_protocols_own_terms_is_fatal() -> None:
     assert secret.fatal and "--jwt-secret" in secret.message
 
 
-def test_an_odd_start_up_is_a_warning() -> None:
+def test_an_odd_start_up_is_fatal_too() -> None:
     adapter = build_run_adapter(None, LoadOptions())
     finding = preflight.started_wrong("ws://h/ws", adapter, SocketproofError("closed while starting"))
-    assert not finding.fatal and "did not start as the socketproof protocol says" in finding.message
+    assert finding.fatal and "did not start as the socketproof protocol says" in finding.message

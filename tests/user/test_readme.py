@@ -13,12 +13,13 @@ them a bound or a stand-in, never a different command:
 - services (the web UI, `python -m server`) are started, seen answering, and stopped;
 - `python -m pytest` alone is collected (`--collect-only`), not run: it is the suite this is in.
 
-Commands run in README order in one scratch folder (with links to locust.conf and locustfiles),
+Commands run in README order in one scratch folder (with links to locust.conf, locustfiles and docs),
 so reports/ and the capacity baselines the README refers to are the ones earlier commands wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -134,7 +135,7 @@ class Workspace:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     folder = tmp_path_factory.mktemp("readme")
-    for name in ("locust.conf", "locustfiles", "requirements.txt"):
+    for name in ("locust.conf", "locustfiles", "requirements.txt", "docs"):
         (folder / name).symlink_to(ROOT / name)
     with running_server(jwt_secret=SECRET) as server:
         env = clean_environment({
@@ -232,10 +233,36 @@ def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
         master = [c for c in COMMANDS if c.line < command.line and "--master" in c.text.split()]
         assert master, "a worker command needs the master command before it"
         assert command == next(c for c in COMMANDS if c.line > master[-1].line and "--worker" in c.text.split())
+    elif program.endswith("/locust") and "--protocol" in words:  # another protocol: its own real server
+        with foreign_server(words[words.index("--protocol") + 1]) as (ws_url, http_url):
+            run_headless(command.text, text.replace(workspace.server_url, ws_url)
+                         .replace("http://your-host:port", http_url), workspace)
     elif program.endswith("/locust"):
         run_headless(command.text, text, workspace)
     else:
         raise AssertionError(f"README command with no rule to run it: {command.text}")
+
+
+@contextlib.contextmanager
+def foreign_server(protocol: str) -> Iterator[tuple[str, str]]:
+    """A real server of `protocol` (the tests' own apps), with the README's secret: (ws URL, http URL)."""
+    if protocol == "socketio":
+        from tests.support.socketio_app import running_app as socketio_app
+
+        with socketio_app(SECRET) as app:
+            yield app.url.replace("http://", "ws://"), app.url
+    elif protocol == "graphql-ws":
+        from tests.support.graphql_app import running_app as graphql_app
+
+        with graphql_app(SECRET) as app:
+            yield app.url.replace("http://", "ws://"), app.url
+    elif "json_chat_adapter" in protocol:
+        from tests.socketproof.test_custom_adapter_runs import chat_server
+
+        with chat_server() as url:
+            yield url, url.replace("ws://", "http://")
+    else:
+        raise AssertionError(f"README command for protocol {protocol!r} with no server to run it against")
 
 
 def run_headless(original: str, text: str, workspace: Workspace) -> None:
