@@ -131,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"python -m server: error: {error}", file=sys.stderr)
         return 2
-    problem = development_secret_problem(app.extensions["socketproof"].settings.jwt_secret, args.host)
+    settings = app.extensions["socketproof"].settings
+    problem = None if settings.jwt_public_key else development_secret_problem(settings.jwt_secret, args.host)
     if problem is not None:
         print(problem[1], file=sys.stderr, flush=True)
         if problem[0]:

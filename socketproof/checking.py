@@ -123,13 +123,13 @@ class RunChecker:
             return str(self.options.admin_minter())
         return mint_admin_token(self.options.jwt_secret, ttl=600)
 
-    def connection_count(self) -> int | None:
+    def connection_count(self, timeout: float = 5.0) -> int | None:
         """The --server-connections count now; None (with a warning) when it cannot be had."""
         source = self.options.server_connections
         if not source:
             return None
         try:
-            return server_count.read_count(source, context=self.options.ssl_context)
+            return server_count.read_count(source, timeout, context=self.options.ssl_context)
         except server_count.CountError as error:
             log.warning("cannot read the server's connection count for the cleanup check: %s", error)
             return None
@@ -187,7 +187,7 @@ class RunChecker:
             # Before any user (a baseline), but bounded: in headless runs the run-time clock is
             # already going, so a target whose /stats hangs would otherwise eat 5 s of the run.
             self.stats_before = self.server_stats(STATS_BEFORE_TIMEOUT)
-            self.count_before = self.connection_count()
+            self.count_before = self.connection_count(STATS_BEFORE_TIMEOUT)
 
     def on_test_stopping(self, state: Any) -> None:
         """Stop sending, let in-flight messages land, then close the books.

@@ -13,17 +13,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from server.process import ChildProcess
 from socketproof.proxy.faults import FaultSpec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,19 +167,19 @@ class FaultProxy:
         return box.get("value")
 
 
-class ProxyProcess:
+class ProxyProcess(ChildProcess):
     """`python -m socketproof.proxy` as a child: start() returns its URL, stop() its final counts."""
 
+    ready_mark = READY_MARK
+
     def __init__(self, upstream: str, spec: str = "", seed: int | None = None, extra: tuple[str, ...] = ()) -> None:
+        super().__init__()
         self.upstream = upstream
         self.spec = spec
         self.seed = seed
         self.extra = extra
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
         self.url = ""
         self._report = Path(tempfile.mkdtemp(prefix="socketproof-proxy-")) / "counts.json"
-        self._reader: threading.Thread | None = None
 
     def command(self) -> list[str]:
         command = [sys.executable, "-m", "socketproof.proxy", "--listen", "127.0.0.1:0", "--upstream", self.upstream]
@@ -192,47 +190,18 @@ class ProxyProcess:
         return [*command, "--counts-file", str(self._report), *self.extra]
 
     def start(self, timeout: float = START_TIMEOUT) -> str:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            self.command(), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if READY_MARK in line:
-                self.url = line.split(READY_MARK, 1)[1].split()[0]
-                break
-        if not self.url:
-            self.kill()
+        ready = self.launch(self.command(), {**os.environ, "PYTHONUNBUFFERED": "1"}, timeout)
+        if ready is None:
             raise RuntimeError("proxy did not start: " + "".join(self.output).strip())
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        self.url = ready.split(READY_MARK, 1)[1].split()[0]
         return self.url
 
-    def _drain(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:  # type: ignore[override]
         """SIGTERM, wait; the counts it wrote at exit (None when it had to be killed or wrote none)."""
-        process = self.process
-        if process is None:
+        if self.process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return None
-        if self._reader is not None:
-            self._reader.join(timeout)
+        if super().stop(timeout) is None:
+            return None
         try:
             counts = json.loads(self._report.read_text())
         except (OSError, ValueError):
@@ -244,8 +213,3 @@ class ProxyProcess:
             except OSError:
                 pass
         return counts
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)

@@ -49,6 +49,6 @@ def test_restart_mid_run_is_survived_and_its_losses_are_reported(tmp_path: Path)
     if loss["valid"] is True:
         assert loss["stats"]["announced"] > 0, loss
     else:
-        assert loss["valid"] is False or loss["stats"]["seq_reset_users"], loss
+        assert loss["valid"] is False or loss["stats"]["seq_reset_channels"], loss
         # --strict: an unknown verdict fails the run, so the restart cannot pass unnoticed.
         assert checks["exit_code"] == 1 and code == 1, output[-3000:]

@@ -129,6 +129,8 @@ def test_setting_names_cover_every_documented_setting() -> None:
         "max_message_bytes",
         "queue_size",
         "queue_ttl",
+        "max_retained_users",
+        "max_retained_bytes",
         "heartbeat_interval",
         "heartbeat_timeout",
         "rate_limit",

@@ -78,7 +78,7 @@ def test_a_count_back_at_its_start_passes_cleanup(endpoint: CountEndpoint, tmp_p
     assert verdict["valid"] is True, verdict
     assert verdict["stats"]["connection_count"] == {"source": source, "before": 3, "after": 3}
     assert endpoint.reads >= 3, "the after reading waited for the count to come back"
-    assert env.process_exit_code is None
+    assert env.process_exit_code == 1, "no request at all: no evidence, exit 1 whatever cleanup says"
     written = json.loads((tmp_path / "checks.json").read_text())
     assert next(v for v in written["verdicts"] if v["name"] == "cleanup")["valid"] is True
 
@@ -113,7 +113,7 @@ def test_a_count_that_cannot_be_read_after_is_unknown_with_the_reason(
     assert verdict["valid"] not in (True, False), verdict
     assert f"no reading of {source} after the run" in verdict["stats"]["reason"]
     assert any("answered HTTP 503" in r.getMessage() for r in caplog.records)
-    assert env.process_exit_code is None
+    assert env.process_exit_code == 1, "no request at all: no evidence, exit 1 whatever cleanup says"
 
 
 # -- the reference server's /stats --------------------------------------------------

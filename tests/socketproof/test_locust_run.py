@@ -12,7 +12,7 @@ import pytest
 
 from tests.socketproof.support import EMBEDDED_LOG, LocustRun, RunPool
 
-REQUEST_NAMES = ("connect", "echo", "ping", "send", "deliver", "refresh", "sync", "update", "reconnect")
+REQUEST_NAMES = ("connect", "echo", "ping", "publish", "deliver", "refresh", "sync", "update", "reconnect")
 HISTORY_CHECKS = {"ordering", "duplicates", "loss", "cleanup", "heartbeat", "state"}
 # -t 10s as the issue says; a higher reconnect chance makes a 10 s run all but sure to
 # contain a `reconnect` (at the default 0.1 about 1 run in 500 has none).

@@ -40,7 +40,7 @@ def test_headless_run_shows_progress_then_one_screen_of_results(tmp_path: Path) 
     end = result.stderr[result.stderr.index("Shutting down (exit code"):].splitlines() + result.stdout.splitlines()
     assert len(end) <= SCREEN, "\n".join(end)
     text = "\n".join(end)
-    for name in ("connect", "echo", "send", "deliver"):
+    for name in ("connect", "echo", "publish", "deliver"):
         assert re.search(rf"^WS\s+{name}\s", text, re.MULTILINE), name
     assert "Socketproof checks" in result.stdout and "Overall      PASS" in result.stdout, result.stdout
     reports = next(line for line in result.stdout.splitlines() if line.startswith("Reports: "))

@@ -80,7 +80,7 @@ def test_web_ui_shows_options_requests_and_live_then_final_checks(tmp_path: Path
         args = template_args(page)
         options = args["extra_options"]
         assert {"ws_path", "jwt_secret", "identities", "tabs", "checks", "strict"} <= set(options), sorted(options)
-        assert options["ws_path"]["default_value"] == "/ws" and options["identities"]["default_value"] == 20
+        assert options["ws_path"]["default_value"] == "" and options["identities"]["default_value"] == 20
         assert options["jwt_secret"]["is_secret"] and options["jwt_secret"]["default_value"] == ""
         assert SENTINEL_SECRET not in page, "the JWT secret from the environment leaked into the web UI page"
         assert args["extended_tabs"] == [{"title": "Checks", "key": CHECKS_TAB}]

@@ -379,7 +379,8 @@ def test_the_flags_reach_the_capacity_options_through_locusts_parser(tmp_path) -
     from socketproof.options import add_arguments
 
     parser = get_parser()
-    add_arguments(parser)
+    if "--capacity" not in parser._option_string_actions:  # socketproof.plugin, once imported, adds them
+        add_arguments(parser)
     checks = types.SimpleNamespace(thresholds=("echo:p95<50",), names=("loss", "timing"), report_dir="reports")
     assert options_from(parser.parse_args(["--headless"]), checks) is None  # off unless asked for
     baseline = tmp_path / "previous.json"
