@@ -95,8 +95,8 @@ def test_web_ui_shows_options_requests_and_live_then_final_checks(tmp_path: Path
         assert started["success"], started
         names = wait_until(
             lambda: {s["name"] for s in get_json(base + "/stats/requests")["stats"] if s["num_requests"]}
-            >= {"connect", "echo", "send"} and True,
-            60, "connect, echo and send in /stats/requests",
+            >= {"connect", "echo", "publish"} and True,
+            60, "connect, echo and publish in /stats/requests",
         )
         assert names
         live = wait_until(
