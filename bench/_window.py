@@ -52,3 +52,20 @@ def start_from_env(count: Callable[[], int], failures: Callable[[], int]) -> Non
         return
     gevent.spawn(measure, count, failures, float(os.environ["BENCH_WARMUP"]),
                  float(os.environ["BENCH_WINDOW"]), out)
+
+
+def run_loops(loop: Callable[[int], None], connections: int, duration: float, count: list[int],
+              failures: list[int]) -> int:
+    """A bare loop's process: one greenlet per connection running `loop(i)`, the window measured,
+    one JSON line with the totals; exit code 1 when a loop died."""
+    import sys
+
+    workers = [gevent.spawn(loop, i) for i in range(connections)]
+    start_from_env(lambda: count[0], lambda: failures[0])
+    gevent.joinall(workers, timeout=duration + 30)
+    dead = [g for g in workers if g.exception is not None]
+    for g in dead[:1]:
+        print(f"bare loop failed: {g.exception!r}", file=sys.stderr)
+    gevent.killall(workers, timeout=5)
+    print(json.dumps({"round_trips": count[0], "failures": failures[0], "dead": len(dead)}))
+    return 1 if dead else 0

@@ -26,9 +26,9 @@ import psutil  # noqa: E402
 from locust import constant, events, task  # noqa: E402
 
 from client import ProtocolClient  # noqa: E402
-from client.transport import State  # noqa: E402
 from client.errors import SocketproofError  # noqa: E402
 from client.tokens import mint_admin_token  # noqa: E402
+from client.transport import State  # noqa: E402
 from socketproof.users import WebSocketUser  # noqa: E402
 
 CLIENTS: list[ProtocolClient] = []

@@ -40,7 +40,6 @@ def bare(url: str, connections: int, duration: float) -> int:
     from gevent import monkey
 
     monkey.patch_all()
-    import gevent
     from websocket import WebSocket
 
     from bench import _window
@@ -76,15 +75,7 @@ def bare(url: str, connections: int, duration: float) -> int:
         finally:
             ws.close(timeout=1)
 
-    workers = [gevent.spawn(loop, i) for i in range(connections)]
-    _window.start_from_env(lambda: count[0], lambda: failures[0])
-    gevent.joinall(workers, timeout=duration + 30)
-    dead = [g for g in workers if g.exception is not None]
-    for g in dead[:1]:
-        print(f"bare loop failed: {g.exception!r}", file=sys.stderr)
-    gevent.killall(workers, timeout=5)
-    print(json.dumps({"round_trips": count[0], "failures": failures[0], "dead": len(dead)}))
-    return 1 if dead else 0
+    return _window.run_loops(loop, connections, duration, count, failures)
 
 
 def bare_cmd(url: str, n: int, duration: float) -> list[str]:

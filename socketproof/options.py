@@ -54,10 +54,12 @@ def add_arguments(parser: Any) -> None:
         "path/to/file.py:ClassName (docs/adapters.md) (default socketproof)",
     )
     group.add_argument(
-        "--ws-path", default="", help="WebSocket endpoint path on the host (default: the protocol's, /ws for socketproof)"
+        "--ws-path", default="",
+        help="WebSocket endpoint path on the host (default: the protocol's, /ws for socketproof)",
     )
     group.add_argument(
-        "--rooms", type=int, default=5, help="rooms the chat flows join, for protocols with rooms/subscriptions (default 5)"
+        "--rooms", type=int, default=5,
+        help="rooms the chat flows join, for protocols with rooms/subscriptions (default 5)",
     )
     group.add_argument(
         "--heartbeat-interval",

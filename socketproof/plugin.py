@@ -30,8 +30,8 @@ from socketproof.options import (
     add_arguments,
     build_run_adapter,
     drain_seconds,
-    number_option,
     load_options,
+    number_option,
 )
 from socketproof.proxy.locust_run import start_for_run as start_proxy_for_run
 from socketproof.run import RunState

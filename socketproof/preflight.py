@@ -9,7 +9,6 @@ odd answer (a timeout, a full server) is a warning and the run goes ahead to mea
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Any
 
 from client import Client

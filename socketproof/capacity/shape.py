@@ -27,8 +27,8 @@ from locust import LoadTestShape
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
 from checks import History
-from socketproof.capacity import steps as cap
 from socketproof.capacity import report
+from socketproof.capacity import steps as cap
 from socketproof.judge import judge
 from socketproof.run import RunState
 

@@ -41,7 +41,8 @@ def test_each_rejection_names_the_option_that_fixes_it() -> None:
     assert "clock" in finding("token_expired").message
     assert "--ws-path" in finding("not_found", 404).message
     assert "HTTP 404" in finding("not_websocket", 404).message
-    assert "without the path, e.g. ws://example.test:8765" in finding("not_found", 404, options=LoadOptions(ws_path="/ws"), host=HOST + "/ws").message
+    with_path = finding("not_found", 404, options=LoadOptions(ws_path="/ws"), host=HOST + "/ws")
+    assert "without the path, e.g. ws://example.test:8765" in with_path.message
     assert all(finding(code).fatal for code in ("invalid_token", "missing_token", "origin_not_allowed"))
 
 

@@ -10,8 +10,8 @@ import types
 
 import pytest
 
-from socketproof.capacity import steps as cap
 from socketproof.capacity import report
+from socketproof.capacity import steps as cap
 
 # -- options and schedule -----------------------------------------------------------
 
