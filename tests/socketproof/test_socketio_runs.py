@@ -3,7 +3,7 @@ a clean run passes with true emit times, each broken-broadcast switch fails the 
 and a wrong secret or a server that is not Socket.IO ends the run at the pre-flight (exit 2).
 
 One run at a time (each is Locust plus the app on a 2-core machine); the app is stopped after
-each run and must leave nothing behind (tests/support/socketio_app.py `stop_app`).
+each run and must leave nothing behind (tests/support/app_child.py `running_child`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import AsyncGenerator, Iterator
@@ -40,6 +39,8 @@ import strawberry
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import ParserCache, ValidationCache
+
+from tests.support.app_child import running_child
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_MARK = "graphql-app listening on "
@@ -306,49 +307,12 @@ class AppHandle:
 def running_app(secret: str = DEFAULT_SECRET, *switches: str, timeout: float = 20.0) -> Iterator[AppHandle]:
     """Start the app on a free loopback port with these switches; stop it and check that it
     exited by itself, cleanly, and that nothing listens on its port any more."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.graphql_app", "--jwt-secret", secret, *switches],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    url = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith(READY_MARK):
-            url = line.strip()[len(READY_MARK):]
-            break
-    if not url:
-        process.kill()
-        process.wait(10)
-        raise RuntimeError("graphql app did not start:\n" + "".join(output))
-    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    handle = AppHandle(url, secret, process, output)
-    try:
+    command = [sys.executable, "-m", "tests.support.graphql_app", "--jwt-secret", secret, *switches]
+    with running_child("graphql app", command, READY_MARK, os.environ, timeout) as (child, url):
+        assert child.process is not None
+        handle = AppHandle(url, secret, child.process, child.output)
         handle.wait_metrics(timeout)  # uvicorn has taken over the socket
         yield handle
-    finally:
-        stopped = process.poll() is not None
-        if not stopped:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-                raise AssertionError("graphql app did not stop on SIGTERM:\n" + "".join(output)) from None
-        reader.join(timeout)
-        assert not stopped, "graphql app died during the test:\n" + "".join(output)
-        assert process.returncode == 0, f"graphql app exited with {process.returncode}:\n" + "".join(output)
-        port = int(url.rsplit(":", 1)[1])
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on port {port}"
 
 
 if __name__ == "__main__":

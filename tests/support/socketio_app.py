@@ -24,11 +24,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tests.support.app_child import running_child
 
 READY_MARK = "socketio app listening on "
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,50 +228,9 @@ def running_app(secret: str = "socketio-test-secret-of-at-least-32-bytes", *, st
         flag = "--" + name.replace("_", "-")
         command += [flag] if value is True else [flag, str(value)]
     env = {key: value for key, value in os.environ.items() if not key.startswith("SOCKETPROOF_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    url = ""
-    assert process.stdout is not None
-    deadline = time.monotonic() + start_timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith(READY_MARK):
-            url = line[len(READY_MARK):].strip()
-            break
-    if not url:
-        process.kill()
-        process.wait(10)
-        raise AssertionError("socketio app did not start:\n" + "".join(output))
-    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    handle = AppHandle(url, secret, process, output)
-    try:
-        yield handle
-    finally:
-        stop_app(handle)
-        reader.join(10)
-
-
-def stop_app(handle: AppHandle, timeout: float = 15.0) -> None:
-    """SIGTERM, insist on a clean exit, and check the port is free again."""
-    process = handle.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-            raise AssertionError(f"socketio app did not stop within {timeout}s:\n{''.join(handle.output)}") from None
-    assert process.returncode == 0, f"socketio app exited with {process.returncode}:\n{''.join(handle.output)}"
-    with socket.socket() as probe:
-        probe.settimeout(2)
-        assert probe.connect_ex(("127.0.0.1", handle.port)) != 0, f"port {handle.port} still accepts connections"
+    with running_child("socketio app", command, READY_MARK, env, start_timeout) as (child, url):
+        assert child.process is not None
+        yield AppHandle(url, secret, child.process, child.output)
 
 
 if __name__ == "__main__":
