@@ -5,44 +5,22 @@ connection or receive thread behind."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.client.support import CHAT_PING_INTERVAL, ROOT
+from tests.client.support import CHAT_PING_INTERVAL
+from tests.support.json_chat_server import chat_server
 
 
 @pytest.fixture(scope="module")
 def chat_url() -> Iterator[str]:
     """tests/support/json_chat_server.py on a free loopback port, pinging every 0.2 s; its
-    ws:// base URL. Stopped with SIGTERM afterwards, and it must exit by itself."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.json_chat_server", "--port", "0",
-         "--ping-interval", str(CHAT_PING_INTERVAL)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("ws://127.0.0.1:"), process.stderr.read() if process.stderr else url
+    ws:// base URL. Stopped with SIGTERM afterwards: it must exit 0 by itself and free its port."""
+    with chat_server("--ping-interval", str(CHAT_PING_INTERVAL)) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-            raise AssertionError("the chat server did not stop on SIGTERM") from None
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-        assert code in (0, -signal.SIGTERM), f"the chat server exited with {code}"
 
 
 def _sockets() -> set[str]:

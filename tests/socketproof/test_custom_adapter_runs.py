@@ -8,41 +8,15 @@ the server fails the check made for it, with evidence.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.socketproof.support import ROOT, LocustRun, RunPool, run_locust
+from tests.socketproof.support import LocustRun, RunPool, run_locust
+from tests.support.json_chat_server import chat_server
 
 ADAPTER = "docs/examples/json_chat_adapter.py:JsonChatAdapter"
 RUN = ["-u", "10", "-r", "10", "-t", "8s", "--protocol", ADAPTER]
-
-
-@contextlib.contextmanager
-def chat_server(*args: str) -> Iterator[str]:
-    """The JSON chat server on a free loopback port; yields its ws:// URL; stopped and checked gone."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.json_chat_server", "--port", "0", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("ws://127.0.0.1:"), process.stderr.read() if process.stderr else url
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-            raise AssertionError("the chat server did not stop on SIGTERM") from None
 
 
 def metrics(url: str) -> str:

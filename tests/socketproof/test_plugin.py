@@ -21,9 +21,9 @@ from socketproof import plugin
 from socketproof.judge import CHECK_NAMES
 from socketproof.options import LoadOptions, build_run_adapter, load_options
 from tests.socketproof.test_custom_adapter_runs import ADAPTER as JSON_CHAT
-from tests.socketproof.test_custom_adapter_runs import chat_server
 from tests.socketproof.test_options import parse
 from tests.socketproof.test_server_count import free_port
+from tests.support.json_chat_server import chat_server
 
 FLOWS: list[type[User]] = [ChatUser, IdleUser, MultiTabUser, OfflineUser, StateSyncUser]
 

@@ -19,8 +19,8 @@ from client.errors import ProtocolError, SocketproofError
 from socketproof import preflight
 from socketproof.options import LoadOptions, build_run_adapter
 from tests.socketproof.test_custom_adapter_runs import ADAPTER as JSON_CHAT
-from tests.socketproof.test_custom_adapter_runs import chat_server
 from tests.socketproof.test_server_count import free_port
+from tests.support.json_chat_server import chat_server
 from tests.support.server import running_server
 
 QUICK = 1.0

@@ -25,8 +25,8 @@ from locustfiles.chat import ChatUser
 from socketproof.run import RunState
 from socketproof.users import WebSocketUser
 from tests.socketproof.test_custom_adapter_runs import ADAPTER as JSON_CHAT
-from tests.socketproof.test_custom_adapter_runs import chat_server
 from tests.socketproof.test_options import parse
+from tests.support.json_chat_server import chat_server
 from tests.support.server import ServerHandle, running_server
 
 JUDGED = ("ordering", "duplicates", "loss")

@@ -2,7 +2,8 @@
 the WebSocket layer of, speaking docs/examples/json_chat_adapter.py's protocol.
 
 `python -m tests.support.json_chat_server --port 0 [--ping-interval S] [--fault drop=0.2]`
-prints `ws://127.0.0.1:PORT` once it listens and serves until SIGTERM/SIGINT. `GET /metrics`
+prints `json-chat listening on ws://127.0.0.1:PORT` once it listens and serves until
+SIGTERM/SIGINT; `chat_server()` runs it for a test. `GET /metrics`
 answers Prometheus text with `chat_connections` (open connections). Test switches, each one
 bug: `drop=P`, `duplicate=P`, `reorder=P` (applied to room broadcasts per recipient),
 `leak` (closed connections stay counted in /metrics).
@@ -12,16 +13,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import signal
 import sys
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+
+READY_MARK = "json-chat listening on "
+
+
+@contextlib.contextmanager
+def chat_server(*args: str) -> Iterator[str]:
+    """The server on a free loopback port for a test; yields its ws:// URL; stopped and checked gone."""
+    from tests.support.app_child import running_child
+
+    command = [sys.executable, "-m", "tests.support.json_chat_server", "--port", "0", *args]
+    with running_child("json chat server", command, READY_MARK, os.environ) as (_, url):
+        yield url
 
 
 class ChatServer:
@@ -120,7 +136,7 @@ async def main(argv: list[str]) -> None:
     async with serve(chat.handle, "127.0.0.1", args.port, process_request=chat.metrics,
                      ping_interval=args.ping_interval or None, ping_timeout=args.ping_interval * 4 or None) as server:
         port = server.sockets[0].getsockname()[1]
-        print(f"ws://127.0.0.1:{port}", flush=True)
+        print(f"{READY_MARK}ws://127.0.0.1:{port}", flush=True)
         await stop
 
 

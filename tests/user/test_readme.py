@@ -257,7 +257,7 @@ def foreign_server(protocol: str) -> Iterator[tuple[str, str]]:
         with graphql_app(SECRET) as app:
             yield app.url.replace("http://", "ws://"), app.url
     elif "json_chat_adapter" in protocol:
-        from tests.socketproof.test_custom_adapter_runs import chat_server
+        from tests.support.json_chat_server import chat_server
 
         with chat_server() as url:
             yield url, url.replace("ws://", "http://")
