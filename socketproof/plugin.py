@@ -107,8 +107,16 @@ def _on_init(environment: Any, **_: Any) -> None:
     setattr(environment, _CHECKER_KEY, checker)
     _current["checker"] = checker
     if not isinstance(environment.runner, WorkerRunner):
+        foreign = not environment.host and adapter.name != "socketproof"
+        if foreign:  # the embedded reference server speaks only the socketproof protocol
+            message = f"--protocol {load.protocol} needs --host: the embedded reference server speaks only " \
+                      "the socketproof protocol"
+            if environment.parsed_options is not None and environment.parsed_options.headless:
+                usage_error(message)
+            log.warning("%s (give the host in the start form)", message)
         try:
-            embedded.start_if_no_host(environment, load.jwt_secret)
+            if not foreign:
+                embedded.start_if_no_host(environment, load.jwt_secret)
         except RuntimeError as error:
             usage_error(f"could not start the embedded reference server: {error}")
         start_proxy_for_run(environment)  # --proxy-faults: the fault proxy in front of the target

@@ -85,3 +85,12 @@ def test_a_bad_protocol_is_one_line_and_exit_2(tmp_path: Path, protocol: str, me
     errors = [line for line in run.stderr.splitlines() if line.startswith("locust: error:")]
     assert len(errors) == 1 and message in errors[0], run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_another_protocol_without_a_host_says_the_embedded_server_cannot_serve_it(tmp_path: Path) -> None:
+    run = run_locust(["-u", "1", "-t", "2s", "--protocol", ADAPTER], tmp_path)
+    assert run.returncode == 2, run.describe()
+    errors = [line for line in run.stderr.splitlines() if line.startswith("locust: error:")]
+    assert errors == [f"locust: error: --protocol {ADAPTER} needs --host: the embedded reference server speaks "
+                      "only the socketproof protocol"], run.stderr
+    assert "started the embedded reference server" not in run.stderr
