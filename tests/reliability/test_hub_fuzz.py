@@ -126,6 +126,10 @@ def state_of(hub: Hub) -> Any:
     return users, conns, stats
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def check_one(hub: Hub, conn: Connection, frame: str | bytes, now: float) -> None:
     before = state_of(hub)
     outbound = hub.handle(conn, frame, now)
@@ -137,8 +141,8 @@ def check_one(hub: Hub, conn: Connection, frame: str | bytes, now: float) -> Non
     mine = [item.message for item in outbound if conn.id in item.targets and item.message.get("type") != "message"]
     assert len(mine) == 1, mine
     reply = mine[0]
-    try:
-        request = json.loads(frame) if isinstance(frame, str) else None
+    try:  # as the server reads it: standard JSON only (NaN and Infinity are bad_json, docs/protocol.md)
+        request = json.loads(frame, parse_constant=_not_json) if isinstance(frame, str) else None
     except (ValueError, RecursionError):
         request = None
     if reply["type"] == "error":
