@@ -34,6 +34,7 @@ from socketproof.options import (
     number_option,
 )
 from socketproof.proxy.locust_run import start_for_run as start_proxy_for_run
+from socketproof.proxy.locust_run import target_behind as proxy_target
 from socketproof.run import RunState
 from socketproof.secret_options import StartupSecrets, hide_in_form, install_log_filter, redact
 
@@ -201,7 +202,8 @@ def _preflight(environment: Any, load: LoadOptions) -> None:
     except deployment.DeploymentError as error:
         log.error("%s", error)
         return
-    finding = preflight.check(environment.host, load, run_time=run_time, adapter=adapter, deployment=deploy)
+    target = proxy_target(environment)  # with --proxy-faults, the server behind the proxy
+    finding = preflight.check(target, load, run_time=run_time, adapter=adapter, deployment=deploy)
     if finding is None:
         return
     headless = bool(environment.parsed_options and environment.parsed_options.headless)

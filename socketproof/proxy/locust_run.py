@@ -91,6 +91,16 @@ def start_for_run(environment: Any) -> RunProxy | None:
     return run_proxy
 
 
+def target_behind(environment: Any) -> str:
+    """The host the users' traffic really goes to: the proxy's target while the run's host is the
+    proxy (the pre-flight asks the target itself: a proxy fault could drop its start-up)."""
+    run_proxy = getattr(environment, _ATTRIBUTE, None)
+    host = environment.host or ""
+    if run_proxy is not None and run_proxy.process.url and host.startswith(run_proxy.process.url):
+        return run_proxy.target
+    return host
+
+
 def counts(environment: Any) -> dict[str, Any] | None:
     """The run's proxy counts once it stopped (None without --proxy-faults or before the end)."""
     run_proxy = getattr(environment, _ATTRIBUTE, None)
