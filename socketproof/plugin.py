@@ -146,10 +146,11 @@ def leave_out_flows(environment: Any, adapter: Any, *, quiet: bool = False) -> N
     if not kept:
         usage_error(f"every flow needs something the {adapter.name} adapter lacks: nothing to run")
     classes[:] = kept
-    by_name = getattr(environment, "user_classes_by_name", None)
-    if isinstance(by_name, dict):
-        for name in [n for n, c in by_name.items() if c not in kept]:
-            del by_name[name]
+    for registry in ("user_classes_by_name", "available_user_classes"):  # the web UI's class picker too
+        by_name = getattr(environment, registry, None)
+        if isinstance(by_name, dict):
+            for name in [n for n, c in by_name.items() if c not in kept]:
+                del by_name[name]
 
 
 def checker_of(environment: Any) -> RunChecker:
