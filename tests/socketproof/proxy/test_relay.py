@@ -258,10 +258,10 @@ def test_cut_after_frames_ends_both_sides_without_a_close(server: FrameServer) -
 
 def test_cut_after_seconds(server: FrameServer) -> None:
     with proxied(server, "cut_after=0.3s") as proxy:
+        started = time.monotonic()  # before the connection: the cut's clock starts when the proxy accepts it
         client = FrameClient(proxy.url)
-        started = time.monotonic()
-        assert client.ended.wait(5)
-        assert 0.25 <= time.monotonic() - started < 3
+        assert client.ended.wait(10)
+        assert 0.25 <= time.monotonic() - started < 10
         finish(proxy, client)
 
 
