@@ -130,7 +130,7 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def check_one(hub: Hub, conn: Connection, frame: str | bytes, now: float) -> None:
+def assert_handled(hub: Hub, conn: Connection, frame: str | bytes, now: float) -> None:
     before = state_of(hub)
     outbound = hub.handle(conn, frame, now)
     assert isinstance(outbound, list) and outbound
@@ -168,7 +168,7 @@ def check_one(hub: Hub, conn: Connection, frame: str | bytes, now: float) -> Non
 def test_any_frame_gets_a_reply_or_an_error_and_refusals_change_nothing(batch: list[str | bytes]) -> None:
     hub, alice, bob = make_hub()
     for n, frame in enumerate(batch):
-        check_one(hub, alice if n % 3 else bob, frame, T0 + n * 0.001)
+        assert_handled(hub, alice if n % 3 else bob, frame, T0 + n * 0.001)
 
 
 @settings(max_examples=60, deadline=None)
@@ -187,7 +187,7 @@ def test_rate_limited_messages_change_nothing(batch: list[str]) -> None:
 def test_accepted_messages_pass_the_same_checks() -> None:
     """The property holds on the accepted paths too (the fuzzing mostly hits refusals)."""
     hub, alice, bob = make_hub()
-    check_one(hub, alice, json.dumps({"type": "send", "id": 1, "to": "bob", "data": [1, {"a": None}]}), T0)
-    check_one(hub, alice, json.dumps({"type": "update", "id": "x", "base_version": 1, "patch": {"k": None}}), T0)
-    check_one(hub, bob, json.dumps({"type": "echo", "data": "\ud800"}), T0)
+    assert_handled(hub, alice, json.dumps({"type": "send", "id": 1, "to": "bob", "data": [1, {"a": None}]}), T0)
+    assert_handled(hub, alice, json.dumps({"type": "update", "id": "x", "base_version": 1, "patch": {"k": None}}), T0)
+    assert_handled(hub, bob, json.dumps({"type": "echo", "data": "\ud800"}), T0)
     assert hub.users["bob"].last_seq == 1 and hub.users["alice"].version == 2

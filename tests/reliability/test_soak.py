@@ -25,7 +25,7 @@ def soak(tmp_path: Path, duration: int, timeout: float) -> dict:
     return report
 
 
-def check(report: dict) -> None:
+def assert_soak_held(report: dict) -> None:
     assert report["ok"], report["problems"]
     assert report["cycles"] > 0 and report["failed_cycles"] <= report["cycles"] // 10
     for key, start in report["stats_start"].items():
@@ -34,11 +34,11 @@ def check(report: dict) -> None:
 
 
 def test_soak_smoke(tmp_path: Path) -> None:
-    check(soak(tmp_path, duration=4, timeout=120))
+    assert_soak_held(soak(tmp_path, duration=4, timeout=120))
 
 
 @pytest.mark.slow
 def test_soak_one_minute(tmp_path: Path) -> None:
     report = soak(tmp_path, duration=60, timeout=300)
-    check(report)
+    assert_soak_held(report)
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
