@@ -10,12 +10,14 @@ format: that is the adapter's.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -50,6 +52,17 @@ UNACKED_SUBSCRIBE_GRACE = 1.0
 it was sent: the server may register it only after messages published meanwhile, which the
 connection then never owed."""
 _CLOSED_MARK = object()  # wakes next_push() when the connection ends
+_LOCK = threading.Lock()
+"""Guards every client's connect/close/inbox moves: none waits inside it, so one lock
+serves all and an idle client carries none of its own."""
+_NONE: tuple[Any, ...] = ()
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+@functools.lru_cache(maxsize=32)
+def _headerless(status: int, subprotocol: str | None) -> HandshakeResponse:
+    """A forgotten upgrade answer: status and subprotocol stay, headers go; shared."""
+    return HandshakeResponse(status, MappingProxyType({}), subprotocol)  # type: ignore[arg-type]
 
 
 def normalize_url(url: str, default_path: str = "/ws") -> str:
@@ -112,15 +125,15 @@ class Client:
         self.ready: Ready | None = None
         self._session: AdapterSession | None = None
         self._answer_pings = True
-        self._context = {"label": self.label}
-        self._pending: dict[Any, Slot | GreenSlot] = {}
+        # Made on first use, not here: a Locust process holds thousands of idle clients.
+        self._context: dict[str, Any] | None = None  # Locust's request context
+        self._pending: dict[Any, Slot | GreenSlot] | None = None  # requests waiting for their reply
         self._inbox: queue.Queue[Any] | None = None
-        self._lock = threading.Lock()
         self._transport: Transport | None = None
         self._start_slot: Slot | GreenSlot | None = None
-        self._early: list[Any] = []  # events before Ready, recorded once the connection is opened
+        self._early: list[Any] | None = None  # events before Ready, recorded once the connection is opened
         self._recorded_open = False
-        self._stamps: dict[Any, Stamp] = {}  # publishes waiting for their ack
+        self._stamps: dict[Any, Stamp] | None = None  # publishes waiting for their ack
 
     # -- state ---------------------------------------------------------------------
 
@@ -177,7 +190,7 @@ class Client:
         Raises HandshakeRejected, Timeout, ConnectionClosed, or the session's Failed error
         (e.g. a start-up refusal). Fires `connect` with the time to Ready.
         """
-        with self._lock:
+        with _LOCK:
             old = self._transport
             if old is not None and old.state is not State.CLOSED:
                 raise SocketproofError(f"connect() while {old.state.value}")
@@ -193,7 +206,7 @@ class Client:
             transport.answer_pings = self._answer_pings
             self._session = session
             self.ready = None
-            self._early = []
+            self._early = None
             self._recorded_open = False
             self._transport = transport
             self._start_slot = slot = new_slot()
@@ -253,12 +266,12 @@ class Client:
         ready = self.ready
         if ready is not None:
             ready.info = None
-            ready.replayed = []
-            ready.extra = {}
+            ready.replayed = _NONE  # type: ignore[assignment]
+            ready.extra = _NO_EXTRA  # type: ignore[assignment]
         transport = self._transport
         if transport is not None and transport.handshake_response is not None:
             response = transport.handshake_response
-            transport.handshake_response = HandshakeResponse(response.status, {}, response.subprotocol)
+            transport.handshake_response = _headerless(response.status, response.subprotocol)
 
     # -- inbound -------------------------------------------------------------------
 
@@ -309,7 +322,7 @@ class Client:
                 else:
                     hooks.publish_failed(stamp, str(getattr(error, "code", "error")), time.time())
         try:
-            slot = self._pending.pop(reply.corr, None)
+            slot = self._pending.pop(reply.corr, None) if self._pending else None
         except TypeError:  # an unhashable key cannot be one of ours
             slot = None
         if slot is None:
@@ -322,7 +335,7 @@ class Client:
 
     def _on_delivery(self, delivery: Delivery) -> None:
         if self.ready is None:
-            self._early.append(delivery)
+            self._hold(delivery)
             return
         hooks = self.hooks
         if hooks is not None:
@@ -341,14 +354,20 @@ class Client:
 
     def _record_state(self, change: StateChange) -> None:
         if self.ready is None:
-            self._early.append(change)
+            self._hold(change)
             return
         if self.hooks is not None:
             self.hooks.state(change.kind, change.version, change.state, change.patch, change.corr, time.time())
 
+    def _hold(self, event: Any) -> None:
+        """Keep an event that came before Ready until the connection is recorded as opened."""
+        if self._early is None:
+            self._early = []
+        self._early.append(event)
+
     def _on_ready(self, ready: Ready, frame: Frame) -> None:
         hooks = self.hooks
-        early, self._early = self._early, []
+        early, self._early = self._early or (), None
         if hooks is not None:
             hooks.opened(
                 time.time(),
@@ -398,17 +417,18 @@ class Client:
             named = closed(code, reason)  # an adapter that names its close codes
             if named is not None:
                 error = named
-        with self._lock:
-            pending = list(self._pending.values())
-            self._pending.clear()
+        with _LOCK:
+            waiting, self._pending = self._pending or {}, None
+            pending = list(waiting.values())
+            waiting.clear()
             slot, self._start_slot = self._start_slot, None
         if self.hooks is not None and self._recorded_open:
             self._recorded_open = False
             self.hooks.closed(code, reason, initiator, time.time())
-        for stamp in self._stamps.values():
+        stamps, self._stamps = self._stamps or {}, None
+        for stamp in stamps.values():
             if self.hooks is not None:
                 self.hooks.publish_failed(stamp, "closed", time.time())
-        self._stamps.clear()
         for waiter in ([slot] if slot is not None else []) + pending:
             waiter.error = error
             try:
@@ -423,7 +443,7 @@ class Client:
         """The inbox, made on first use (a Queue is ~2.6 KB per idle connection)."""
         inbox = self._inbox
         if inbox is None:
-            with self._lock:
+            with _LOCK:
                 inbox = self._inbox
                 if inbox is None:
                     inbox = self._inbox = queue.Queue()
@@ -520,11 +540,13 @@ class Client:
                 raise
             self._fire("publish", t0, len(frame), None, None)
             return None
+        if self._stamps is None:
+            self._stamps = {}
         self._stamps[corr] = stamp
         try:
             return self._round_trip(corr, frame, "publish", timeout, expected_errors).body
         except SocketproofError as exc:
-            stamp = self._stamps.pop(corr, None)
+            stamp = self._stamps.pop(corr, None) if self._stamps else None
             if stamp is not None and hooks is not None:
                 hooks.publish_failed(stamp, getattr(exc, "code", None) or type(exc).__name__, time.time())
             raise
@@ -570,6 +592,8 @@ class Client:
         self, corr: Any, frame: Frame, name: str, timeout: float | None, expected_errors: tuple[str, ...]
     ) -> Reply:
         pending = self._pending
+        if pending is None:
+            pending = self._pending = {}
         if corr in pending:
             raise ValueError(f"request id {corr!r} is already pending")
         slot = new_slot()
@@ -606,11 +630,15 @@ class Client:
                 response_length=slot.length,
                 response=reply.body,  # type: ignore[union-attr]
                 exception=exc,
-                context=self._context,
+                context=self._context or self._request_context(),
             )
         if exc is not None:
             raise exc
         return reply  # type: ignore[return-value]
+
+    def _request_context(self) -> dict[str, Any]:
+        self._context = {"label": self.label}
+        return self._context
 
     def _failed(self, name: str, t0: float, exc: SocketproofError) -> Any:
         self._fire(name, t0, 0, None, exc)
@@ -626,7 +654,7 @@ class Client:
                 response_length=length,
                 response=response,
                 exception=exc,
-                context=self._context,
+                context=self._context or self._request_context(),
             )
 
     @staticmethod

@@ -91,11 +91,12 @@ class ConnectionRecorder:
         self.h = ConnectionHistory(label=label, user=identity, process=owner.process_id)
         self._closed = False
         self._state: dict | None = None
-        self._updates: dict[Any, Any] = {}
-        self._pub: dict[str, dict[str, PublishRecord]] = {}
+        # made on first use: an idle connection publishes, updates and acks nothing
+        self._updates: dict[Any, Any] | None = None
+        self._pub: dict[str, dict[str, PublishRecord]] | None = None
         self._pub_count = 0
         self._pub_overflow = 0
-        self._acked: dict[str, AckedSeqs] = {}
+        self._acked: dict[str, AckedSeqs] | None = None
         self._streams = 0
         self._seq_id_channels = 0
         self._runs_left = RUN_BUDGET
@@ -160,12 +161,12 @@ class ConnectionRecorder:
         if self._state is not None:
             h.state_digest = state_digest(self._state)
         self._state = None
-        self._updates.clear()
+        self._updates = None
         self._owner._closed_one(self)
 
     # -- publishing -----------------------------------------------------------
     def _record(self, stamp: Stamp) -> PublishRecord | None:
-        by_channel = self._pub.get(stamp.sender)
+        by_channel = self._pub.get(stamp.sender) if self._pub is not None else None
         if by_channel is not None:
             record = by_channel.get(stamp.channel)
             if record is not None:
@@ -175,6 +176,8 @@ class ConnectionRecorder:
             return None
         self._pub_count += 1
         record = PublishRecord()
+        if self._pub is None:
+            self._pub = {}
         self._pub.setdefault(stamp.sender, {})[stamp.channel] = record
         return record
 
@@ -192,11 +195,14 @@ class ConnectionRecorder:
         if record is not None:
             record.acked.add(stamp.counter)
         if type(seq) is int:
-            acked = self._acked.get(stamp.channel)
+            by_channel = self._acked
+            if by_channel is None:
+                by_channel = self._acked = {}
+            acked = by_channel.get(stamp.channel)
             if acked is None:
-                if len(self._acked) >= CHANNEL_CAP:
+                if len(by_channel) >= CHANNEL_CAP:
                     return
-                acked = self._acked[stamp.channel] = AckedSeqs()
+                acked = by_channel[stamp.channel] = AckedSeqs()
             acked.add(seq)
 
     def publish_failed(self, stamp: Stamp, code: str, t: float) -> None:
@@ -296,6 +302,8 @@ class ConnectionRecorder:
         if corr is None:
             return
         updates = self._updates
+        if updates is None:
+            updates = self._updates = {}
         updates[corr] = patch
         if len(updates) > INFLIGHT_CAP:
             try:  # a reader in another thread may pop concurrently: losing one eviction is harmless
@@ -315,10 +323,11 @@ class ConnectionRecorder:
             self._version("snapshot", version, t, match)
             return
         if kind == "ack":
-            if corr not in self._updates:
+            updates = self._updates
+            if not updates or corr not in updates:
                 self.h.unmatched_acks += 1
                 return
-            patch = self._updates.pop(corr)
+            patch = updates.pop(corr)
         elif kind != "patch":
             return
         if self._state is None:
@@ -382,8 +391,8 @@ class ConnectionRecorder:
 
     def take_published(self) -> tuple[dict[str, dict[str, PublishRecord]], dict[str, AckedSeqs], int]:
         """Hand over (and forget) the publish records so far: the owner keeps them."""
-        pub, acked, overflow = self._pub, self._acked, self._pub_overflow
-        self._pub, self._acked, self._pub_count, self._pub_overflow = {}, {}, 0, 0
+        pub, acked, overflow = self._pub or {}, self._acked or {}, self._pub_overflow
+        self._pub, self._acked, self._pub_count, self._pub_overflow = None, None, 0, 0
         return pub, acked, overflow
 
 
@@ -498,8 +507,8 @@ class Recorder:
             folded = self._folded.copy()
             overflow = self._published_overflow
         for rec in live:
-            self._merge_published(published, dict(rec._pub), count=False)
-            for channel, a in list(rec._acked.items()):
+            self._merge_published(published, dict(rec._pub or {}), count=False)
+            for channel, a in list((rec._acked or {}).items()):
                 mine = acked.get(channel)
                 acked[channel] = a.copy() if mine is None else mine.merge(a)
             overflow += rec._pub_overflow

@@ -13,6 +13,7 @@ under Locust (gevent patches `threading` and `socket`). Every wait has a timeout
 
 from __future__ import annotations
 
+import _socket
 import dataclasses
 import enum
 import logging
@@ -21,6 +22,7 @@ import socket
 import ssl
 import threading
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
@@ -47,6 +49,10 @@ PING_TIMES_LIMIT = 16
 """Server ping times kept per connection: enough to see intervals (the recorder keeps the
 statistics), at a quarter of the memory of 64."""
 
+
+_STATE_LOCK = threading.Lock()
+"""Guards every transport's state moves: they never wait inside it, so one lock for all is
+enough and an idle connection carries none of its own."""
 
 _GREEN = gevent_patched()
 """(get_hub, getcurrent) under gevent (Locust), else None: read once, when this module loads."""
@@ -79,7 +85,14 @@ OnClosed = Callable[[int | None, str, str], None]
 
 
 class Transport:
-    """One connection; a new Transport for each reconnect (the client keeps the rest)."""
+    """One connection; a new Transport for each reconnect (the client keeps the rest).
+
+    Slotted, and everything an idle connection does not need is made on demand (the
+    closed event, the close info): a Locust process holds thousands of these."""
+
+    __slots__ = ("timeout", "ssl_context", "label", "on_message", "on_closed", "on_ping", "answer_pings",
+                 "ping_times", "handshake_response", "_close_info", "_max", "_state", "_sock", "_watcher",
+                 "_decoder", "_send_lock", "_closed_evt", "_done")
 
     def __init__(
         self,
@@ -101,20 +114,25 @@ class Transport:
         self.on_ping = on_ping
         self.answer_pings = True
         """False: server pings go unanswered (heartbeat tests)."""
-        self.ping_times: list[float] = []
-        """time.time() of the last PING_TIMES_LIMIT server ping frames, newest last (a list: an
-        empty deque costs an idle connection ~600 bytes)."""
+        self.ping_times: array[float] = array("d")
+        """time.time() of the last PING_TIMES_LIMIT server ping frames, newest last (an array of
+        doubles: 8 bytes a time, where a list of floats takes 32 and an empty deque ~600)."""
         self.handshake_response: HandshakeResponse | None = None
-        self.close_info = ConnectionClosed(None, "not connected")
+        self._close_info: ConnectionClosed | None = None
         self._max = max_message_bytes
         self._state = State.CLOSED
-        self._sock: socket.socket | None = None
-        self._encoder = ENCODER
+        self._sock: Any = None
         self._watcher: Any = None
+        self._decoder: FrameDecoder | None = None
         self._send_lock = threading.Lock()
-        self._state_lock = threading.Lock()
-        self._closed_evt = threading.Event()
-        self._closed_evt.set()
+        self._closed_evt: Any = None  # a threading.Event, made only for someone who waits
+        self._done = True  # closed and on_closed has run: what wait_closed() waits for
+
+    @property
+    def close_info(self) -> ConnectionClosed:
+        """How the connection ended (code None and a reason when there was no close frame)."""
+        info = self._close_info
+        return info if info is not None else ConnectionClosed(None, "not connected")
 
     @property
     def state(self) -> State:
@@ -131,11 +149,13 @@ class Transport:
     ) -> HandshakeResponse:
         """Do the upgrade. Raises HandshakeRejected (an HTTP refusal, or nothing to talk
         to) or Timeout. No Origin header is sent unless `origin` is given."""
-        with self._state_lock:
+        with _STATE_LOCK:
             if self._state is not State.CLOSED or self._sock is not None:
                 raise SocketproofError(f"connect() while {self._state.value}")
             self._state = State.CONNECTING
-            self._closed_evt.clear()
+            self._done = False
+            if self._closed_evt is not None:
+                self._closed_evt.clear()
         sslopt = {"context": self.ssl_context} if self.ssl_context is not None else None
         ws = WebSocket(skip_utf8_validation=True, sslopt=sslopt)
         header = dict(headers or {})
@@ -165,11 +185,17 @@ class Transport:
                                     f"offered: {offered}")
         response = HandshakeResponse(int(ws.status or 0), answer, chosen)
         self.handshake_response = response
-        with self._state_lock:
+        del ws  # its gevent socket wrapper too, when _watch() takes the bare socket
+        sock.settimeout(self.timeout)
+        green = self._watchable(sock)
+        if green:
+            sock = _bare(sock)
+        with _STATE_LOCK:
             self._sock = sock
             self._state = State.OPEN
-        sock.settimeout(self.timeout)
-        if not self._watch(sock):
+        if green:
+            self._watch(sock)
+        else:
             threading.Thread(target=self._run, args=(sock,), name=f"socketproof-recv-{self.label}", daemon=True).start()
         return response
 
@@ -180,26 +206,40 @@ class Transport:
         sock = self._sock
         if sock is None or self._state is not State.OPEN:
             raise self.not_open()
-        data = masked_text_frame(frame) if frame.__class__ is str else self._encoder.binary(frame)  # type: ignore[arg-type]
+        data = masked_text_frame(frame) if frame.__class__ is str else ENCODER.binary(frame)  # type: ignore[arg-type]
         self._write(sock, data)
 
     def send_ping(self, payload: bytes = b"") -> None:
         sock = self._sock
         if sock is None or self._state is not State.OPEN:
             raise self.not_open()
-        self._write(sock, self._encoder.ping(payload))
+        self._write(sock, ENCODER.ping(payload))
 
-    def _write(self, sock: socket.socket, data: bytes) -> None:
-        if self._watcher is not None and _in_hub():
+    def _write(self, sock: Any, data: bytes) -> None:
+        watched = self._watcher is not None
+        if watched and _in_hub():
             self._write_from_hub(sock, data)
             return
         try:
             with self._send_lock:
-                sock.sendall(data)
+                if watched:
+                    self._green_send_all(sock, data)
+                else:
+                    sock.sendall(data)
         except TimeoutError:
             raise Timeout("send blocked") from None
         except OSError as exc:
             raise ConnectionClosed(None, f"send failed: {exc}") from None
+
+    def _green_send_all(self, sock: Any, data: bytes) -> None:
+        """sendall() for the bare non-blocking socket of a watched connection: when the kernel
+        buffer is full, this greenlet waits (up to `timeout`) for it to drain, as gevent does."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view):]
+            except BlockingIOError:
+                _wait_writable(sock.fileno(), self.timeout)
 
     def _write_from_hub(self, sock: socket.socket, data: bytes) -> None:
         """A pong or close sent from `_readable` (in the hub, which must not wait): written
@@ -220,9 +260,9 @@ class Transport:
             raise ConnectionClosed(None, f"send failed: {exc}") from None
         lock.release()
 
-    def _write_rest(self, sock: socket.socket, data: bytes) -> None:
+    def _write_rest(self, sock: Any, data: bytes) -> None:
         try:
-            sock.sendall(data)
+            self._green_send_all(sock, data)
         except OSError:
             pass  # the read side notices a broken connection
         finally:
@@ -238,16 +278,16 @@ class Transport:
     def close(self, code: int = 1000, reason: str = "") -> ConnectionClosed:
         """Clean close: send a close frame, wait up to CLOSE_WAIT for the server's, end TCP.
         Returns what the server answered (code None when it did not answer in time)."""
-        with self._state_lock:
+        with _STATE_LOCK:
             sock = self._sock
             if sock is None or self._state is not State.OPEN:
                 return self.close_info
             self._state = State.CLOSING
         try:
-            self._write(sock, self._encoder.close(code, reason))
+            self._write(sock, ENCODER.close(code, reason))
         except SocketproofError:
             self._finish(sock, None, "", "abrupt")
-        if not self._closed_evt.wait(min(CLOSE_WAIT, self.timeout)):
+        if not self._wait_done(min(CLOSE_WAIT, self.timeout)):
             self._finish(sock, None, "no close frame from the server", "client")
         self._release(sock)
         return self.close_info
@@ -263,9 +303,27 @@ class Transport:
     def wait_closed(self, timeout: float | None = None) -> ConnectionClosed:
         """Wait until closed; returns the server's code and reason. Raises Timeout when still open."""
         limit = self.timeout if timeout is None else timeout
-        if not self._closed_evt.wait(limit):
+        if not self._wait_done(limit):
             raise Timeout(f"connection still {self._state.value} after {limit}s")
         return self.close_info
+
+    def _wait_done(self, limit: float) -> bool:
+        """Wait until closed and on_closed has run; the event is made only now (idle
+        connections never wait, so they never carry one)."""
+        with _STATE_LOCK:
+            if self._done:
+                return True
+            event = self._closed_evt
+            if event is None:
+                event = self._closed_evt = threading.Event()
+        return event.wait(limit)
+
+    def _set_done(self) -> None:
+        with _STATE_LOCK:
+            self._done = True
+            event = self._closed_evt
+        if event is not None:
+            event.set()
 
     # -- the receive loop ------------------------------------------------------------
 
@@ -289,25 +347,29 @@ class Transport:
             if self._state is State.CLOSED:
                 self._release(sock)
 
-    def _watch(self, sock: socket.socket) -> bool:
+    def _watchable(self, sock: Any) -> bool:
+        """Whether the gevent way fits: not for TLS (its reads may need to write) nor plain
+        threads; those get `_run`."""
+        return _GREEN is not None and self.ssl_context is None and not hasattr(sock, "getpeercert")
+
+    def _watch(self, sock: Any) -> None:
         """The gevent way: no greenlet per connection. A readiness watcher on the socket calls
         `_readable` in the hub when bytes arrive, which reads what is there without blocking and
-        dispatches it; an idle connection costs a watcher, not a greenlet and its stack.
-        Not for TLS (its reads may need to write) nor plain threads: those get `_run`."""
-        if _GREEN is None or self.ssl_context is not None or hasattr(sock, "getpeercert"):
-            return False
-        fd = sock.fileno()
-        watcher = _GREEN[0]().loop.io(fd, 1)
+        dispatches it; an idle connection costs a watcher, not a greenlet and its stack."""
+        watcher = _GREEN[0]().loop.io(sock.fileno(), 1)  # type: ignore[index]
         self._watcher = watcher
-        watcher.start(self._readable, sock, fd, FrameDecoder(self._max))
-        return True
+        self._decoder = FrameDecoder(self._max)
+        watcher.start(self._readable)
 
-    def _readable(self, sock: socket.socket, fd: int, decoder: FrameDecoder) -> None:
+    def _readable(self) -> None:
         """Runs in gevent's hub: must never block. Reads at most a few chunks per wake-up."""
+        sock, decoder = self._sock, self._decoder
+        if sock is None or decoder is None:
+            return
         try:
             for _ in range(4):
                 try:
-                    data = os.read(fd, RECV_SIZE)
+                    data = sock.recv(RECV_SIZE)
                 except BlockingIOError:
                     return
                 if not self._consume(sock, decoder, data):
@@ -358,7 +420,7 @@ class Transport:
             self.on_ping(t)
         if self.answer_pings:
             try:
-                self._write(sock, self._encoder.pong(payload))
+                self._write(sock, ENCODER.pong(payload))
             except SocketproofError:
                 pass  # the read side will notice the broken connection
 
@@ -374,7 +436,7 @@ class Transport:
         initiator = "client" if self._state is State.CLOSING else "server"
         if initiator == "server":
             try:
-                self._write(sock, self._encoder.close(code, ""))
+                self._write(sock, ENCODER.close(code, ""))
             except (SocketproofError, ValueError, TypeError):
                 pass
         self._finish(sock, code, reason, initiator)
@@ -383,7 +445,7 @@ class Transport:
     def _fail(self, sock: socket.socket, code: int, reason: str) -> None:
         """The server broke the protocol: close with `code` and end TCP."""
         try:
-            self._write(sock, self._encoder.close(code, reason[:100]))
+            self._write(sock, ENCODER.close(code, reason[:100]))
         except (SocketproofError, ValueError):
             pass
         self._finish(sock, code, reason, "client")
@@ -391,15 +453,15 @@ class Transport:
 
     def _finish(self, sock: socket.socket, code: int | None, reason: str, initiator: str) -> None:
         """Mark the connection closed once and tell on_closed."""
-        with self._state_lock:
+        with _STATE_LOCK:
             if sock is not self._sock or self._state is State.CLOSED:
                 return
             self._state = State.CLOSED
-            self.close_info = ConnectionClosed(code, reason)
+            self._close_info = ConnectionClosed(code, reason)
         try:
             self.on_closed(code, reason, initiator)
         finally:
-            self._closed_evt.set()
+            self._set_done()
 
     def _release(self, sock: socket.socket) -> None:
         """Stop watching the socket (before its descriptor goes), then end TCP."""
@@ -407,13 +469,39 @@ class Transport:
         if watcher is not None:
             watcher.stop()
             watcher.close()
+        self._decoder = None
         _close_quietly(sock)
 
     def _set_closed(self, info: ConnectionClosed) -> None:
-        with self._state_lock:
+        with _STATE_LOCK:
             self._state = State.CLOSED
-            self.close_info = info
-        self._closed_evt.set()
+            self._close_info = info
+        self._set_done()
+
+
+def _bare(sock: Any) -> socket.socket:
+    """The OS socket under gevent's wrapper, non-blocking: a watched connection reads it in
+    the hub and waits for writability itself, so the wrapper's two idle watchers go."""
+    family, kind, proto = sock.family, sock.type, sock.proto
+    bare = _socket.socket(family, kind, proto, fileno=sock.detach())
+    bare.setblocking(False)
+    return bare
+
+
+def _wait_writable(fd: int, timeout: float) -> None:
+    """Park this greenlet until `fd` takes bytes again; TimeoutError after `timeout` s."""
+    hub = _GREEN[0]()  # type: ignore[index]
+    watcher = hub.loop.io(fd, 2)
+    timer = hub.loop.timer(timeout)
+    current = _GREEN[1]()  # type: ignore[index]
+    try:
+        watcher.start(current.switch, True)
+        timer.start(current.switch, False)
+        if not hub.switch():
+            raise TimeoutError("send blocked")
+    finally:
+        watcher.close()
+        timer.close()
 
 
 def _close_quietly(sock: socket.socket | None) -> None:

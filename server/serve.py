@@ -68,6 +68,11 @@ class ClosingHandler(WSGIHandler):
             self._deadline.close()
 
 
+LISTEN_BACKLOG = 2048
+"""Connections the kernel queues before accept(): gevent's default (256) overflows when a
+Locust spawner opens a second's worth of users at once (bench/idle_connections.py --storm);
+the kernel caps it at net.core.somaxconn."""
+
 def is_loopback(host: str) -> bool:
     """True when every address `host` names is a loopback one (0.0.0.0, '' and :: are not)."""
     if not host:
@@ -138,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem[0]:
             return 2
     try:
-        server = WSGIServer((args.host, args.port), app, handler_class=ClosingHandler, log=None)
+        server = WSGIServer((args.host, args.port), app, handler_class=ClosingHandler, log=None,
+                            backlog=LISTEN_BACKLOG)
         server.handshake_timeout = app.extensions["socketproof"].settings.handshake_timeout
         server.start()
     except OSError as error:

@@ -54,7 +54,8 @@ class HandshakeExtras:
         """Put the extras on a client (client/client.py): before its connect()."""
         client.headers.update(self.headers)
         client.origin = self.origin
-        client.query = {**client.query, **self.query}
+        if self.query:
+            client.query = {**client.query, **self.query}
         client.subprotocols = self.subprotocols
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+from collections.abc import Iterator
 from json.encoder import c_make_encoder, encode_basestring
 from json.scanner import make_scanner
+from types import MappingProxyType
 from typing import Any
 
 from client.adapter import (
@@ -83,6 +85,10 @@ OPTIONS: list[AdapterOption] = []
 """No options of its own: --ws-path, --jwt-secret and --jwt-audience are the run's."""
 
 
+_FORGOTTEN: Any = MappingProxyType({})
+"""What the session keeps of the welcome and snapshot once Ready carries them."""
+_NO_REPLAY: Any = ()
+
 class SocketproofAdapter:
     """docs/protocol.md. `settings.values["ws_path"]` overrides the default `/ws`."""
 
@@ -107,12 +113,14 @@ class SocketproofSession:
         self._path = path
         self._context = context
         self._phase = _WELCOME
+        # Start-up frames until Ready takes them; the id source on the first request (an idle
+        # connection in a Locust process holding thousands needs neither).
         self._welcome: dict[str, Any] = {}
         self._snapshot: dict[str, Any] = {}
-        self._replayed: list[dict[str, Any]] = []
+        self._replayed: list[dict[str, Any]] = _NO_REPLAY  # type: ignore[assignment]
         self._expected = 0
-        self._prefix = secrets.token_hex(4) + "-"
-        self._ids = itertools.count(1)
+        self._prefix = ""
+        self._ids: Iterator[int] | None = None
         self._user = context.identity
 
     # -- opening ---------------------------------------------------------------------
@@ -132,7 +140,11 @@ class SocketproofSession:
 
     def next_id(self) -> str:
         """A request id unique to this session (random prefix + counter)."""
-        return f"{self._prefix}{next(self._ids)}"
+        ids = self._ids
+        if ids is None:
+            self._prefix = secrets.token_hex(4) + "-"
+            ids = self._ids = itertools.count(1)
+        return f"{self._prefix}{next(ids)}"
 
     # -- outbound --------------------------------------------------------------------
 
@@ -146,7 +158,7 @@ class SocketproofSession:
             msg = {"type": name}
         mid = msg.get("id")
         if mid is None:
-            mid = msg["id"] = f"{self._prefix}{next(self._ids)}"
+            mid = msg["id"] = self.next_id()
         return mid, dumps(msg)
 
     def publish(self, channel: str, stamp: Stamp, payload: str) -> tuple[Any, Frame]:
@@ -218,6 +230,7 @@ class SocketproofSession:
             state = StateChange("snapshot", msg.get("version"), state=msg.get("state"))
             if self._expected:
                 self._phase = _REPLAY
+                self._replayed = []
                 return [state]
             return [state, self._ready()]
         # replay
@@ -250,9 +263,10 @@ class SocketproofSession:
             resumed=welcome.get("resumed"),
             gap=(gap.get("from"), gap.get("to")) if isinstance(gap, dict) else None,
         )
-        ready = Ready(welcome, welcome.get("conn_id"), (self._user,), beat, resume, self._replayed,
+        ready = Ready(welcome, welcome.get("conn_id"), (self._user,), beat, resume, list(self._replayed),
                       {"snapshot": self._snapshot})
-        self._welcome, self._snapshot, self._replayed = {}, {}, []  # Ready has them; the session needs none
+        self._welcome = self._snapshot = _FORGOTTEN  # Ready has them; the session needs none
+        self._replayed = _NO_REPLAY  # type: ignore[assignment]
         return ready
 
     @staticmethod

@@ -214,6 +214,49 @@ def test_a_ping_is_answered_with_its_payload_unless_told_not_to(answer: bool) ->
     assert len(transport.ping_times) == 1 and ends.pings == list(transport.ping_times)
 
 
+def test_a_large_message_to_a_slow_reader_arrives_whole() -> None:
+    """Far over the kernel's socket buffers: the sender waits for room instead of failing."""
+    big = "x" * (8 * 1024 * 1024)
+
+    def script(peer: Peer) -> Any:
+        time.sleep(0.3)  # the client's buffer fills meanwhile
+        parts: list[str] = []
+        while sum(map(len, parts)) < len(big):  # wsproto hands a long frame over in pieces
+            frame = peer.read()
+            assert frame is not None and frame[0] is Opcode.TEXT
+            parts.append(frame[1])
+        return "".join(parts)
+
+    ends = Ends()
+    with ScriptedServer(script) as scripted:
+        transport = ends.transport()
+        transport.connect(scripted.url)
+        transport.send(big)
+        transport.drop()
+    assert scripted.result == big
+
+
+def test_a_send_to_a_peer_that_never_reads_times_out() -> None:
+    stop = threading.Event()
+
+    def script(peer: Peer) -> Any:
+        stop.wait(5)  # reads nothing until the client gave up
+
+    ends = Ends()
+    with ScriptedServer(script) as scripted:
+        transport = ends.transport()
+        transport.timeout = 0.3
+        transport.connect(scripted.url)
+        started = time.monotonic()
+        with pytest.raises(Timeout, match="send blocked"):
+            for _ in range(64):  # 64 MB: far more than any socket buffer takes
+                transport.send(b"y" * (1024 * 1024))
+        assert time.monotonic() - started < 3.0
+        stop.set()
+        transport.drop()
+    assert transport.state is State.CLOSED
+
+
 @pytest.mark.parametrize(
     ("bad", "code"),
     [(unmasked(0x1, b"{}", first=0xC1), 1002),  # RSV1 with no extension
