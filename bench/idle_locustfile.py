@@ -125,9 +125,14 @@ def _monitor(environment) -> None:  # type: ignore[no-untyped-def]
     except Exception as exc:  # noqa: BLE001 - reported to the parent in the result
         out["error"] = repr(exc)
     finally:
-        with open(os.environ["BENCH_OUT"], "w") as f:
-            json.dump(out, f)
-        environment.runner.quit()
+        _report(environment, out)
+
+
+def _report(environment, out: dict) -> None:  # type: ignore[no-untyped-def]
+    """Hand the result to the parent (bench/idle_connections.py) and end the run."""
+    with open(os.environ["BENCH_OUT"], "w") as f:
+        json.dump(out, f)
+    environment.runner.quit()
 
 
 def _failed(environment) -> int:  # type: ignore[no-untyped-def]
@@ -149,9 +154,7 @@ def _storm(environment) -> None:  # type: ignore[no-untyped-def]
     except Exception as exc:  # noqa: BLE001 - reported to the parent in the result
         out["error"] = repr(exc)
     finally:
-        with open(os.environ["BENCH_OUT"], "w") as f:
-            json.dump(out, f)
-        environment.runner.quit()
+        _report(environment, out)
 
 
 def _on_request(name: str, response_time: float, exception: BaseException | None = None, **_: object) -> None:
