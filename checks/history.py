@@ -16,7 +16,8 @@ without subscribing (`channels`), the announced heartbeat (`heartbeat_interval`,
 `replay`; `resumed`; `gap` [from, to|None]; `expect_from`: first seq owed), keep-alives
 (`pings`, `first_ping_at`, `last_ping_at`, `ping_interval_min/max/sum`), the state document
 (`state_runs`, `state_digest`), bounded counts (`frames_in`, `frames_out`, `errors`: at most
-KEY_CAP keys, the rest under "_other"), and per channel a `ChannelRecord`:
+KEY_CAP keys, the rest under "_other"; None until the first count, as an idle connection of
+thousands has none, and `{}` in to_dict()), and per channel a `ChannelRecord`:
 
 - `subscribed_at` (None: it got messages on the channel without being subscribed),
   `deliveries`, `unstamped` (deliveries without a stamp);
@@ -385,6 +386,10 @@ class ChannelRecord:
                              dict(self.seq_ids), self.seq_id_stride)
 
 
+_COUNTS = ("errors", "frames_in", "frames_out")
+"""ConnectionHistory's bounded counts (made on the first count)."""
+
+
 @dataclass(slots=True)
 class ConnectionHistory:
     """What one WebSocket connection saw, from start-up to close (or end of run).
@@ -429,9 +434,9 @@ class ConnectionHistory:
     state_overflow: int = 0
     state_digest: str | None = None
     unmatched_acks: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    frames_in: dict[str, int] = field(default_factory=dict)
-    frames_out: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] | None = None
+    frames_in: dict[str, int] | None = None
+    frames_out: dict[str, int] | None = None
 
     @property
     def ping_interval_mean(self) -> float | None:
@@ -452,6 +457,8 @@ class ConnectionHistory:
                 v = [list(r) for r in v]
             elif isinstance(v, (dict, list)):
                 v = type(v)(v)
+            elif v is None and name in _COUNTS:
+                v = {}
             d[name] = v
         return d
 
@@ -461,8 +468,8 @@ class ConnectionHistory:
         kw["received"] = {ch: ChannelRecord.from_dict(r) for ch, r in (d.get("received") or {}).items()}
         kw["channels"] = list(d.get("channels") or [])
         kw["state_runs"] = [list(r) for r in d.get("state_runs") or []]
-        for name in ("errors", "frames_in", "frames_out"):
-            kw[name] = dict(d.get(name) or {})
+        for name in _COUNTS:
+            kw[name] = dict(d[name]) if d.get(name) else None
         kw["gap"] = list(d["gap"]) if d.get("gap") is not None else None
         for name in ("opened_at", "closed_at", "first_ping_at", "last_ping_at",
                      "ping_interval_min", "ping_interval_max", "heartbeat_interval",

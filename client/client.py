@@ -57,6 +57,7 @@ _LOCK = threading.Lock()
 serves all and an idle client carries none of its own."""
 _NONE: tuple[Any, ...] = ()
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+"""The shared empty mapping (no headers, no query, no start-up extras)."""
 
 
 @functools.lru_cache(maxsize=32)
@@ -108,12 +109,13 @@ class Client:
         self.hooks = hooks
         self.request_event = request_event
         self.timeout = timeout
-        self.headers = dict(headers or {})
+        self.headers: Mapping[str, str] = dict(headers) if headers else _NO_EXTRA
+        """Sent with every upgrade (replace it to change it: an empty one is shared)."""
         self.ssl_context: Any = None
         """wss:// trust and client certificate (an ssl.SSLContext; None: the system's defaults)."""
         self.origin: str | None = None
-        self.query: dict[str, str] = {}
-        """Added to every upgrade's query (after the session's own)."""
+        self.query: Mapping[str, str] = _NO_EXTRA
+        """Added to every upgrade's query (after the session's own); replace it to change it."""
         self.subprotocols: tuple[str, ...] = ()
         """Offered when the adapter's session fixes none."""
         self.label = context.label
@@ -198,9 +200,7 @@ class Client:
             transport = Transport(
                 timeout=self.timeout,
                 label=self.label,
-                on_message=self._on_message,
-                on_closed=self._on_closed,
-                on_ping=self._on_ping,
+                listener=self,
                 ssl_context=self.ssl_context,
             )
             transport.answer_pings = self._answer_pings
@@ -275,7 +275,8 @@ class Client:
 
     # -- inbound -------------------------------------------------------------------
 
-    def _on_message(self, frame: Frame, t_recv: float) -> None:
+    def message_received(self, frame: Frame, t_recv: float) -> None:
+        """The transport's listener (client/transport.py `Listener`): one whole message."""
         session = self._session
         if session is None:
             return
@@ -404,11 +405,11 @@ class Client:
         if transport is not None:
             transport.drop()
 
-    def _on_ping(self, t: float) -> None:
+    def ping_received(self, t: float) -> None:
         if self.hooks is not None:
             self.hooks.keepalive(t)
 
-    def _on_closed(self, code: int | None, reason: str, initiator: str) -> None:
+    def connection_lost(self, code: int | None, reason: str, initiator: str) -> None:
         """The transport ended: record it, fail every waiter, wake next_push()."""
         session = self._session
         error: SocketproofError = ConnectionClosed(code, reason)

@@ -357,7 +357,14 @@ class ConnectionRecorder:
     def frame(self, direction: str, kind: str) -> None:
         if self._closed:  # a frame after the close (the close frame itself): not a new connection
             return
-        counts = self.h.frames_in if direction == "in" else self.h.frames_out
+        h = self.h
+        counts = h.frames_in if direction == "in" else h.frames_out
+        if counts is None:
+            counts = {}
+            if direction == "in":
+                h.frames_in = counts
+            else:
+                h.frames_out = counts
         n = counts.get(kind)
         if n is not None:
             counts[kind] = n + 1
@@ -368,6 +375,8 @@ class ConnectionRecorder:
         if self._closed:
             return
         errors = self.h.errors
+        if errors is None:
+            errors = self.h.errors = {}
         n = errors.get(code)
         if n is not None:
             errors[code] = n + 1

@@ -1,7 +1,7 @@
 """One WebSocket connection that knows nothing of any message format.
 
 Connect (URL, headers, subprotocols, origin), one receive loop, whole messages handed to
-`on_message`, server pings answered (or not: `answer_pings`) and timed, a clean close
+the `listener` (see `Listener`), server pings answered (or not: `answer_pings`) and timed, a clean close
 (`close()`) versus an abrupt end (`drop()`), and the connection's `State`. The upgrade
 is websocket-client's public `WebSocket.connect` (it reads the response byte by byte,
 so nothing after it is read ahead); from then on the raw socket is ours and the frames
@@ -23,9 +23,9 @@ import ssl
 import threading
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 from websocket import (
     WebSocket,
@@ -78,10 +78,18 @@ class HandshakeResponse:
     subprotocol: str | None = None
 
 
-OnMessage = Callable[[str | bytes, float], None]
-"""Called with each whole message (str: text, bytes: binary) and its perf_counter() arrival."""
-OnClosed = Callable[[int | None, str, str], None]
-"""Called once when the connection ends: (close code or None, reason, initiator)."""
+class Listener(Protocol):
+    """Who hears what one transport receives: one object rather than three callbacks, so
+    an idle connection holds one reference where bound methods would cost 64 bytes each."""
+
+    def message_received(self, payload: str | bytes, t_recv: float) -> None:
+        """Each whole message (str: text, bytes: binary) with its perf_counter() arrival."""
+
+    def ping_received(self, t: float) -> None:
+        """A server ping frame at time.time() `t` (already answered unless `answer_pings` is off)."""
+
+    def connection_lost(self, code: int | None, reason: str, initiator: str) -> None:
+        """Once, when the connection ends: close code or None, reason, who started it."""
 
 
 class Transport:
@@ -90,7 +98,7 @@ class Transport:
     Slotted, and everything an idle connection does not need is made on demand (the
     closed event, the close info): a Locust process holds thousands of these."""
 
-    __slots__ = ("timeout", "ssl_context", "label", "on_message", "on_closed", "on_ping", "answer_pings",
+    __slots__ = ("timeout", "ssl_context", "label", "listener", "answer_pings",
                  "ping_times", "handshake_response", "_close_info", "_max", "_state", "_sock", "_watcher",
                  "_decoder", "_send_lock", "_closed_evt", "_done")
 
@@ -99,9 +107,7 @@ class Transport:
         *,
         timeout: float,
         label: str,
-        on_message: OnMessage,
-        on_closed: OnClosed,
-        on_ping: Callable[[float], None] | None = None,
+        listener: Listener,
         max_message_bytes: int = 64 * 1024 * 1024,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -109,9 +115,7 @@ class Transport:
         self.ssl_context = ssl_context
         """For wss://: who is trusted, which client certificate (socketproof/tls.py); None: the system's."""
         self.label = label
-        self.on_message = on_message
-        self.on_closed = on_closed
-        self.on_ping = on_ping
+        self.listener = listener
         self.answer_pings = True
         """False: server pings go unanswered (heartbeat tests)."""
         self.ping_times: array[float] = array("d")
@@ -126,7 +130,7 @@ class Transport:
         self._decoder: FrameDecoder | None = None
         self._send_lock = threading.Lock()
         self._closed_evt: Any = None  # a threading.Event, made only for someone who waits
-        self._done = True  # closed and on_closed has run: what wait_closed() waits for
+        self._done = True  # closed and the listener told: what wait_closed() waits for
 
     @property
     def close_info(self) -> ConnectionClosed:
@@ -308,7 +312,7 @@ class Transport:
         return self.close_info
 
     def _wait_done(self, limit: float) -> bool:
-        """Wait until closed and on_closed has run; the event is made only now (idle
+        """Wait until closed and the listener told; the event is made only now (idle
         connections never wait, so they never carry one)."""
         with _STATE_LOCK:
             if self._done:
@@ -390,10 +394,10 @@ class Transport:
             failed = None
         except FramingError as error:  # what came before the bad frame still counts
             messages, failed = error.messages, error
-        on_message = self.on_message
+        message_received = self.listener.message_received
         for kind, payload in messages:
             if kind is TEXT or kind is BINARY:
-                on_message(payload, t_recv)  # type: ignore[arg-type]
+                message_received(payload, t_recv)  # type: ignore[arg-type]
             elif kind is PING:
                 self._on_ping(sock, payload)  # type: ignore[arg-type]
             elif kind is CLOSE:
@@ -416,8 +420,7 @@ class Transport:
     def _on_ping(self, sock: socket.socket, payload: bytes) -> None:
         t = time.time()
         self.note_ping(t)
-        if self.on_ping is not None:
-            self.on_ping(t)
+        self.listener.ping_received(t)
         if self.answer_pings:
             try:
                 self._write(sock, ENCODER.pong(payload))
@@ -452,14 +455,14 @@ class Transport:
         self._release(sock)
 
     def _finish(self, sock: socket.socket, code: int | None, reason: str, initiator: str) -> None:
-        """Mark the connection closed once and tell on_closed."""
+        """Mark the connection closed once and tell the listener."""
         with _STATE_LOCK:
             if sock is not self._sock or self._state is State.CLOSED:
                 return
             self._state = State.CLOSED
             self._close_info = ConnectionClosed(code, reason)
         try:
-            self.on_closed(code, reason, initiator)
+            self.listener.connection_lost(code, reason, initiator)
         finally:
             self._set_done()
 

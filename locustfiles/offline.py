@@ -37,7 +37,7 @@ class OfflineUser(WebSocketUser):
     @reported
     def away_and_back(self) -> None:
         client = self.connection()
-        resume = self.resume_after.get(client.label, 0)
+        resume = self.last_seq(client) or 0
         self.close_client(client, abrupt=self.rng.random() < 0.5)
         self.client = None
         self.send_while_away(self.rng.uniform(*AWAY_SECONDS))

@@ -24,7 +24,7 @@ class ReconnectUser(WebSocketUser):
         """`reconnect`: from the drop to the new session (with its replay, where the protocol resumes)."""
         client = self.client
         assert client is not None
-        resume = self.resume_after.get(client.label, 0) if self.has(RESUME) else None
+        resume = (self.last_seq(client) or 0) if self.has(RESUME) else None
         with self.environment.events.request.measure("WS", "reconnect"):
             self.close_client(client, abrupt=abrupt)
             self.client = None

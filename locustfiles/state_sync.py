@@ -15,16 +15,17 @@ class StateSyncUser(WebSocketUser):
     @reported
     def update(self) -> None:
         tab = self.rng.choice(self.tabs(max(2, self.options.tabs)))
+        facts = self.facts[tab.label]
         key = f"k{self.rng.randrange(8)}"
-        reply = tab.update(self.versions.get(tab.label, 0), {key: self.rng.random()},  # type: ignore[attr-defined]
+        reply = tab.update(facts.version, {key: self.rng.random()},  # type: ignore[attr-defined]
                            expected_errors=("version_conflict",))
         if reply["type"] == "error":
-            self.versions[tab.label] = tab.sync()["version"]  # type: ignore[attr-defined]
+            facts.version = tab.sync()["version"]  # type: ignore[attr-defined]
         else:
-            self.versions[tab.label] = reply["version"]
+            facts.version = reply["version"]
 
     @task(1)
     @reported
     def sync(self) -> None:
         tab = self.rng.choice(self.tabs(max(2, self.options.tabs)))
-        self.versions[tab.label] = tab.sync()["version"]  # type: ignore[attr-defined]
+        self.facts[tab.label].version = tab.sync()["version"]  # type: ignore[attr-defined]

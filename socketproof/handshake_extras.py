@@ -52,7 +52,8 @@ class HandshakeExtras:
 
     def apply(self, client: Any) -> None:
         """Put the extras on a client (client/client.py): before its connect()."""
-        client.headers.update(self.headers)
+        if self.headers:
+            client.headers = {**client.headers, **self.headers}
         client.origin = self.origin
         if self.query:
             client.query = {**client.query, **self.query}

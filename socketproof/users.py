@@ -69,14 +69,10 @@ class WebSocketUser(User):
         self.identity = self.shared.identity(self.flow)
         self.clients: list[Client] = []
         self.client: Client | None = None
-        self.resume_after: dict[str, int] = {}
-        """Per connection label: the highest server seq seen (RESUME adapters resume after it)."""
-        self.versions: dict[str, int] = {}
-        self._counters: dict[tuple[str, str], int] = {}
-        self._channels: dict[str, str] = {}
-        """Per connection label: the channel it receives (what the live registry lists)."""
+        self.facts: dict[str, ConnectionFacts] = {}
+        """Per open connection's label: what this user knows of it (see ConnectionFacts)."""
+        self._counters: dict[tuple[str, str], int] | None = None  # per (sender, channel); made on first publish
         self.own_channel: str | None = None
-        self._opened_at: dict[str, float] = {}
 
     def wait_time(self) -> float:
         """Pace by --send-interval, jittered so users do not march in step."""
@@ -99,7 +95,7 @@ class WebSocketUser(User):
         if client is None or client.state is not State.OPEN:
             resume = None
             if client is not None:
-                resume = self.resume_after.get(client.label)
+                resume = self.last_seq(client)
                 self.close_client(client)
             self.client = None
             self.client = self.open_client(resume_after=resume)
@@ -113,7 +109,8 @@ class WebSocketUser(User):
             return None
         interval, timeout = beat
         pings = client.ping_times
-        last = max(pings[-1] if pings else 0.0, self._opened_at.get(client.label, 0.0))
+        facts = self.facts.get(client.label)
+        last = max(pings[-1] if pings else 0.0, facts.opened_at if facts is not None else 0.0)
         silence = time.time() - last
         return silence if last and silence > 2 * interval + timeout else None
 
@@ -147,8 +144,9 @@ class WebSocketUser(User):
                                                                          resume_after),
                             hooks=hooks, request_event=event, timeout=timeout)
         Deployment.of(self.environment).apply(client, client.context.token)  # TLS, headers, origin, query
-        client.on_delivery = _DeliveryTo(self, label)
-        client.on_push = _PushTo(self, label)
+        facts = self.facts[label] = ConnectionFacts(self, label)
+        client.on_delivery = facts
+        client.on_push = facts.pushed
         return client
 
     def open_client(self, identity: str | None = None, resume_after: Any = None) -> Client:
@@ -157,21 +155,26 @@ class WebSocketUser(User):
         identity = identity or self.identity
         label = self.shared.label(identity)
         client = self.new_client(identity, label, resume_after)
-        ready = Client.connect(client)
-        self._opened_at[label] = time.time()
+        try:
+            ready = Client.connect(client)
+        except BaseException:
+            self.facts.pop(label, None)
+            raise
+        facts = self.facts[label]
+        facts.opened_at = time.time()
         resume = ready.resume
         if resume is not None and isinstance(resume.server_last, int):
             # what this connection counts as seen: the welcome's last seq covers the replay
-            self.resume_after[label] = max(self.resume_after.get(label, 0), resume.server_last)
+            facts.last_seq = max(facts.last_seq or 0, resume.server_last)
         snapshot = ready.extra.get("snapshot") if ready.extra else None
         if isinstance(snapshot, dict) and isinstance(snapshot.get("version"), int):
-            self.versions[label] = snapshot["version"]
+            facts.version = snapshot["version"]
         channel = self.room(identity) if self.has(SUBSCRIBE) else (ready.channels or (identity,))[0]
         if identity == self.identity:
             self.own_channel = channel  # the server's name for us (a token's `sub` may differ from the identity)
         client.forget_start()  # read: an idle connection should not carry its welcome
         self.clients.append(client)
-        self._channels[label] = channel
+        facts.channel = channel
         self.shared.live.add(channel)
         if self.has(SUBSCRIBE):
             client.subscribe(channel)
@@ -179,10 +182,9 @@ class WebSocketUser(User):
 
     def close_client(self, client: Client, *, abrupt: bool = False) -> None:
         """Close (or drop) a connection and forget its per-connection state (a long run with
-        many reconnects must not grow). Read `resume_after` first to resume."""
-        for per_connection in (self._opened_at, self.resume_after, self.versions):
-            per_connection.pop(client.label, None)
-        channel = self._channels.pop(client.label, None)
+        many reconnects must not grow). Read `last_seq()` first to resume."""
+        facts = self.facts.pop(client.label, None)
+        channel = facts.channel if facts is not None else None
         if client in self.clients:
             self.clients.remove(client)
             if channel is not None:
@@ -191,6 +193,12 @@ class WebSocketUser(User):
             client.drop() if abrupt else client.close()
         except SocketproofError:
             pass
+
+    def last_seq(self, client: Client) -> int | None:
+        """The highest server seq `client`'s connection saw (what a RESUME adapter resumes
+        after); None before any, or once the connection is forgotten."""
+        facts = self.facts.get(client.label)
+        return facts.last_seq if facts is not None else None
 
     def tabs(self, count: int) -> list[Client]:
         """This identity's open connections ("tabs"): dead ones replaced, topped up to `count`."""
@@ -228,23 +236,13 @@ class WebSocketUser(User):
         sender's messages to that channel from 1 with no gaps."""
         sender = Stamp.safe(client.label)
         key = (sender, channel)
-        counter = self._counters[key] = self._counters.get(key, 0) + 1
+        counters = self._counters
+        if counters is None:
+            counters = self._counters = {}
+        counter = counters[key] = counters.get(key, 0) + 1
         stamp = Stamp(sender, channel, counter, time.time())
         client.publish(channel, stamp, stamped_payload(stamp, self.options.message_bytes), **kwargs)
         return stamp
-
-    def _on_delivery(self, label: str, delivery: Delivery) -> None:
-        seq = delivery.seq
-        if seq is not None and seq > self.resume_after.get(label, 0):
-            self.resume_after[label] = seq
-        stamp = delivery.stamp
-        if stamp is not None and not delivery.replay and self.shared.is_local(stamp.sender):
-            self.report("deliver", max(0.0, (time.time() - stamp.sent_at) * 1000.0))
-
-    def _on_push(self, label: str, body: Any) -> None:
-        """Another tab's state update (socketproof `patch`) moves this tab's known version."""
-        if isinstance(body, dict) and body.get("type") == "patch" and isinstance(body.get("version"), int):
-            self.versions[label] = max(self.versions.get(label, 0), body["version"])
 
     def report(self, name: str, elapsed_ms: float, exception: BaseException | None = None) -> None:
         """Report a measurement that is not one request (e.g. an idle connection that died)."""
@@ -259,26 +257,34 @@ class WebSocketUser(User):
         )
 
 
-class _DeliveryTo:
-    """`client.on_delivery` of one connection: the user's handler with its label (a quarter
-    of a functools.partial's memory, for thousands of idle connections)."""
+class ConnectionFacts:
+    """What a user knows of one of its connections: when it opened, the highest server seq
+    seen (`last_seq`, None before any), the state version known, the channel it receives.
+    It is also the client's `on_delivery`, and `pushed` its `on_push`. One slotted record
+    rather than a dict entry per fact: a Locust process holds thousands of connections."""
 
-    __slots__ = ("user", "label")
+    __slots__ = ("user", "label", "opened_at", "last_seq", "version", "channel")
 
     def __init__(self, user: WebSocketUser, label: str) -> None:
         self.user, self.label = user, label
+        self.opened_at = 0.0
+        self.last_seq: int | None = None
+        self.version = 0
+        self.channel: str | None = None
 
     def __call__(self, delivery: Delivery) -> None:
-        self.user._on_delivery(self.label, delivery)
+        seq = delivery.seq
+        if seq is not None and seq > (self.last_seq or 0):
+            self.last_seq = seq
+        stamp = delivery.stamp
+        user = self.user
+        if stamp is not None and not delivery.replay and user.shared.is_local(stamp.sender):
+            user.report("deliver", max(0.0, (time.time() - stamp.sent_at) * 1000.0))
+
+    def pushed(self, body: Any) -> None:
+        """Another tab's state update (socketproof `patch`) moves this tab's known version."""
+        if isinstance(body, dict) and body.get("type") == "patch" and isinstance(body.get("version"), int):
+            self.version = max(self.version, body["version"])
 
 
-class _PushTo(_DeliveryTo):
-    """`client.on_push` of one connection, the same way."""
-
-    __slots__ = ()
-
-    def __call__(self, body: Any) -> None:  # type: ignore[override]
-        self.user._on_push(self.label, body)
-
-
-__all__ = ["RESUME", "SERVER_SEQ", "SUBSCRIBE", "WebSocketUser", "reported"]
+__all__ = ["RESUME", "SERVER_SEQ", "SUBSCRIBE", "ConnectionFacts", "WebSocketUser", "reported"]

@@ -258,7 +258,7 @@ def test_memory_stays_bounded_under_100k_adversarial_events():
     assert peak < MEMORY_BUDGET, f"peak {peak / 2**20:.1f} MiB"
     assert len(h.connections) <= 50 + 40 and h.folded.connections > 0
     for c in h.connections:
-        assert len(c.frames_in) <= KEY_CAP + 1 and len(c.errors) <= KEY_CAP + 1
+        assert len(c.frames_in or {}) <= KEY_CAP + 1 and len(c.errors or {}) <= KEY_CAP + 1
         assert len(c.received) <= CHANNEL_CAP
         runs = [len(a.runs) // 3 for r in c.received.values() for a in r.senders.values()]
         assert max(runs, default=0) <= RUN_CAP and sum(runs) <= RUN_BUDGET + STREAM_CAP

@@ -43,17 +43,19 @@ class Ends:
         self.pings: list[float] = []
         self.got_message = threading.Event()
 
-    def on_message(self, frame: str | bytes, t_recv: float) -> None:
+    def message_received(self, frame: str | bytes, t_recv: float) -> None:
         assert isinstance(t_recv, float)
         self.messages.append(frame)
         self.got_message.set()
 
-    def on_closed(self, code: int | None, reason: str, initiator: str) -> None:
+    def ping_received(self, t: float) -> None:
+        self.pings.append(t)
+
+    def connection_lost(self, code: int | None, reason: str, initiator: str) -> None:
         self.closes.append((code, reason, initiator))
 
     def transport(self, **kwargs: Any) -> Transport:
-        return Transport(timeout=2.0, label="t-" + uuid.uuid4().hex[:6], on_message=self.on_message,
-                         on_closed=self.on_closed, on_ping=self.pings.append, **kwargs)
+        return Transport(timeout=2.0, label="t-" + uuid.uuid4().hex[:6], listener=self, **kwargs)
 
     def wait_messages(self, count: int, timeout: float = 2.0) -> list[Any]:
         deadline = time.monotonic() + timeout
@@ -355,7 +357,7 @@ def test_nothing_listening_is_unreachable() -> None:
 
 def test_a_server_that_never_answers_the_upgrade_is_a_timeout() -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts TCP (backlog), says nothing
-        transport = Transport(timeout=0.3, label="silent", on_message=lambda *a: None, on_closed=lambda *a: None)
+        transport = Transport(timeout=0.3, label="silent", listener=Ends())
         t0 = time.monotonic()
         with pytest.raises(Timeout):
             transport.connect(f"ws://127.0.0.1:{silent.getsockname()[1]}/ws")

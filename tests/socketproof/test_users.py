@@ -23,7 +23,7 @@ from client.adapter import Delivery, Stamp
 from client.transport import State
 from locustfiles.chat import ChatUser
 from socketproof.run import RunState
-from socketproof.users import WebSocketUser
+from socketproof.users import ConnectionFacts, WebSocketUser
 from tests.socketproof.test_custom_adapter_runs import ADAPTER as JSON_CHAT
 from tests.socketproof.test_options import parse
 from tests.support.json_chat_server import chat_server
@@ -114,14 +114,15 @@ def test_deliver_is_reported_for_this_process_stamps_only() -> None:
     user = Probe(env)
     label = RunState.of(env).label(user.identity)
     sent = time.time() - 0.05
-    user._on_delivery(label, Delivery(user.identity, Stamp("probe-w3-0#1@w3", "x", 1, sent), seq=4))
+    delivered = ConnectionFacts(user, label)  # what a connection's client calls with each delivery
+    delivered(Delivery(user.identity, Stamp("probe-w3-0#1@w3", "x", 1, sent), seq=4))
     assert count(env, "deliver") == 0, "another process's stamp: another clock"
-    assert user.resume_after[label] == 4, "the server's seq is still remembered"
-    user._on_delivery(label, Delivery(user.identity, Stamp(Stamp.safe(label), "x", 1, sent), replay=True))
-    user._on_delivery(label, Delivery(user.identity, None, seq=2))
+    assert delivered.last_seq == 4, "the server's seq is still remembered"
+    delivered(Delivery(user.identity, Stamp(Stamp.safe(label), "x", 1, sent), replay=True))
+    delivered(Delivery(user.identity, None, seq=2))
     assert count(env, "deliver") == 0, "a replay and an unstamped message are no new delivery"
-    assert user.resume_after[label] == 4, "an older seq does not move it back"
-    user._on_delivery(label, Delivery(user.identity, Stamp(Stamp.safe(label), "x", 2, sent)))
+    assert delivered.last_seq == 4, "an older seq does not move it back"
+    delivered(Delivery(user.identity, Stamp(Stamp.safe(label), "x", 2, sent)))
     entry = env.stats.get("deliver", "WS")
     assert entry.num_requests == 1 and 40 <= entry.max_response_time < 5000
 
@@ -132,14 +133,14 @@ def test_a_dead_connection_is_reopened_resuming_after_its_last_seq() -> None:
         user = Probe(env)
         old = user.connection()
         user.publish(old, user.my_channel())
-        wait_for(lambda: user.resume_after.get(old.label, 0) > 0, what="a delivery with a seq")
-        seq = user.resume_after[old.label]
+        wait_for(lambda: (user.last_seq(old) or 0) > 0, what="a delivery with a seq")
+        seq = user.last_seq(old)
         old.drop()
         wait_for(lambda: old.state is State.CLOSED, what="the drop")
         new = user.connection()
         assert new is not old and new.label != old.label and new.state is State.OPEN
         assert new.context.resume_after == seq, "the RESUME adapter resumes after the old connection's seq"
-        assert old.label not in user.resume_after and user.clients == [new], "the old connection is forgotten"
+        assert old.label not in user.facts and user.clients == [new], "the old connection is forgotten"
         assert RunState.of(env).live.pick(user.rng, "nobody") == user.identity
         user.on_stop()
         assert RunState.of(env).live.pick(user.rng, "nobody") == "nobody"
