@@ -18,7 +18,6 @@ import time  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import gevent  # noqa: E402
 from websocket import WebSocket  # noqa: E402
 
 from bench import _window  # noqa: E402
@@ -60,16 +59,7 @@ def main() -> int:
         finally:
             ws.close(timeout=1)
 
-    workers = [gevent.spawn(loop, i) for i in range(args.connections)]
-    _window.start_from_env(lambda: count[0], lambda: failures[0])
-    gevent.joinall(workers, timeout=args.duration + 30)
-    dead = [g for g in workers if g.exception is not None]
-    for g in dead[:1]:
-        print(f"bare loop failed: {g.exception!r}", file=sys.stderr)
-    gevent.killall(workers, timeout=5)
-    print(json.dumps({"round_trips": count[0], "failures": failures[0], "dead": len(dead)}))
-    return 1 if dead else 0
-
+    return _window.run_loops(loop, args.connections, args.duration, count, failures)
 
 if __name__ == "__main__":
     sys.exit(main())
