@@ -66,6 +66,14 @@ def _headerless(status: int, subprotocol: str | None) -> HandshakeResponse:
     return HandshakeResponse(status, MappingProxyType({}), subprotocol)  # type: ignore[arg-type]
 
 
+def wire_length(frame: Frame) -> int:
+    """Bytes on the wire for a message (Locust's response_length): a text frame is UTF-8, so a
+    non-ASCII str is longer than its character count. `isascii()` is O(1) on a str."""
+    if isinstance(frame, str) and not frame.isascii():
+        return len(frame.encode("utf-8", "surrogatepass"))
+    return len(frame)
+
+
 def normalize_url(url: str, default_path: str = "/ws") -> str:
     """Accept ws/wss/http/https; a bare host (Locust's --host) gets `default_path`."""
     parts = urlsplit(url.strip())
@@ -331,7 +339,7 @@ class Client:
             return
         slot.reply = reply
         slot.t_recv = t_recv
-        slot.length = len(frame)
+        slot.length = wire_length(frame)
         slot.release()
 
     def _on_delivery(self, delivery: Delivery) -> None:
@@ -390,7 +398,7 @@ class Client:
         slot = self._start_slot
         if slot is not None:
             self._start_slot = None
-            slot.length = len(frame)
+            slot.length = wire_length(frame)
             slot.release()
 
     def _on_failed(self, failed: Failed) -> None:

@@ -144,6 +144,7 @@ def test_seq_holes_at_an_open_tab():
     by = {(a.evidence.get("sender"), tuple(map(tuple, a.evidence["missing"]))) for a in v.anomalies}
     assert by == {("s", ((3, 3), (5, 5))), (None, ((3, 3), (5, 5)))}  # stamps and seqs agree
     assert v.stats["lost_seqs"] == 2 and v.stats["lost_stamps"] == 2
+    assert v.stats["lost"] == 2  # the same two messages, seen twice: not four losses
 
 
 def test_resumed_tab_owes_after_its_offset_and_announced_gap_is_not_loss():

@@ -266,7 +266,7 @@ def test_request_event_and_recorder_calls(server: ServerHandle) -> None:
         server.ws_url, token=mint_token(server.secret, user), timeout=2.0, recorder=recorder, request_event=event
     )
     session = client.connect()
-    reply = client.echo({"k": "v"})
+    reply = client.echo({"k": "v\u00e9\u2014"})  # non-ASCII: response_length counts bytes, not characters
     with pytest.raises(ProtocolError):
         client.request({"type": "bogus"}, name="custom-name")
     time.sleep(0.3)  # at least one server ping
@@ -276,7 +276,7 @@ def test_request_event_and_recorder_calls(server: ServerHandle) -> None:
     assert (connect["request_type"], connect["name"], connect["exception"]) == ("WS", "connect", None)
     assert echo["name"] == "echo" and echo["exception"] is None
     assert 0 < echo["response_time"] < 2000
-    assert echo["response_length"] == len(json.dumps(reply, separators=(",", ":")).encode())
+    assert echo["response_length"] == len(json.dumps(reply, separators=(",", ":"), ensure_ascii=False).encode())
     assert bogus["name"] == "custom-name"
     assert isinstance(bogus["exception"], ProtocolError) and "unknown_type" in str(bogus["exception"])
 

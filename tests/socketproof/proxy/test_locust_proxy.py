@@ -66,6 +66,9 @@ def test_each_proxy_fault_fails_its_check(runs: RunPool, name: str, spec: str, c
         # every missing, repeated or late delivery the check found is one the proxy injected
         found = sum(affected(anomaly) for anomaly in anomalies)
         assert 0 < found <= counts["faults"][f"down:{name}"], (found, counts["faults"])
+    if name == "drop":  # a message missing from both views (stamp and seq) is counted once
+        lost = run.verdicts["loss"]["stats"]["lost"]
+        assert 0 < lost <= counts["faults"]["down:drop"], (lost, counts["faults"])
     if name == "freeze":
         assert counts["faults"].get("down:freeze_pings", 0) > 0, counts["faults"]
     assert not run.leftovers
