@@ -53,5 +53,6 @@ def test_processes_workers_get_the_generated_secret(tmp_path: Path) -> None:
     connect = run.stats["connect"]
     assert connect["num_requests"] >= 4 and connect["num_failures"] == 0, run.describe()
     by_process = run.checks["connections_by_process"]
-    assert len([p for p, n in by_process.items() if n > 0]) == 2, (by_process, run.describe())
+    # both workers connected; a worker the master lost under load re-registers with a new index (w2)
+    assert len([p for p, n in by_process.items() if n > 0]) >= 2, (by_process, run.describe())
     assert DEFAULT_SECRET not in run.stdout + run.stderr
