@@ -144,7 +144,7 @@ class WebSocketUser(User):
                                                                          resume_after),
                             hooks=hooks, request_event=event, timeout=timeout)
         Deployment.of(self.environment).apply(client, client.context.token)  # TLS, headers, origin, query
-        facts = self.facts[label] = ConnectionFacts(self, label)
+        facts = self.facts[label] = ConnectionFacts(self)
         client.on_delivery = facts
         client.on_push = facts.pushed
         return client
@@ -263,10 +263,10 @@ class ConnectionFacts:
     It is also the client's `on_delivery`, and `pushed` its `on_push`. One slotted record
     rather than a dict entry per fact: a Locust process holds thousands of connections."""
 
-    __slots__ = ("user", "label", "opened_at", "last_seq", "version", "channel")
+    __slots__ = ("user", "opened_at", "last_seq", "version", "channel")
 
-    def __init__(self, user: WebSocketUser, label: str) -> None:
-        self.user, self.label = user, label
+    def __init__(self, user: WebSocketUser) -> None:
+        self.user = user
         self.opened_at = 0.0
         self.last_seq: int | None = None
         self.version = 0

@@ -114,7 +114,7 @@ def test_deliver_is_reported_for_this_process_stamps_only() -> None:
     user = Probe(env)
     label = RunState.of(env).label(user.identity)
     sent = time.time() - 0.05
-    delivered = ConnectionFacts(user, label)  # what a connection's client calls with each delivery
+    delivered = ConnectionFacts(user)  # what a connection's client calls with each delivery
     delivered(Delivery(user.identity, Stamp("probe-w3-0#1@w3", "x", 1, sent), seq=4))
     assert count(env, "deliver") == 0, "another process's stamp: another clock"
     assert delivered.last_seq == 4, "the server's seq is still remembered"
