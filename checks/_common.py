@@ -78,21 +78,28 @@ def eras(views: list[SeqView]) -> list[list[SeqView]]:
 
     The reference server restarts a user's seqs only while the user has no live
     connection (protocol section 6), so a new era starts at a connection that opened
-    after every earlier one closed and whose server offset is below a seq already seen.
+    after every earlier one closed and either whose server offset is below a seq already
+    seen, or that got another message under a seq than the era's connections did (the
+    seqs restarted and, by the time the user came back, ran past the old ones).
     """
     out: list[list[SeqView]] = []
     seen_max = -1
+    seen_ids: dict[int, Any] = {}  # seq -> message id in this era (thinned like seq_ids)
     latest_close: float | None = 0.0  # None = some earlier connection never closed
     for v in views:
-        if out and v.server_last is not None and v.opened_at is not None:
-            all_closed = latest_close is not None and latest_close <= v.opened_at
-            if all_closed and v.server_last < seen_max:
+        ids = v.record.seq_ids if v.record is not None else {}
+        if out and v.opened_at is not None and latest_close is not None and latest_close <= v.opened_at:
+            below = v.server_last is not None and v.server_last < seen_max
+            if below or any(seen_ids.get(seq, mid) != mid for seq, mid in ids.items()):
                 out.append([])
                 seen_max = -1
+                seen_ids = {}
         if not out:
             out.append([])
         out[-1].append(v)
         seen_max = max(seen_max, v.server_last or 0, v.last_seq or 0)
+        for seq, mid in ids.items():
+            seen_ids.setdefault(seq, mid)
         if v.closed_at is None or v.open_at_end:
             latest_close = None
         elif latest_close is not None:

@@ -1,6 +1,8 @@
 from checks.history import History
+from checks.loss import check_loss
 from checks.ordering import check_ordering
 from checks.verdict import UNKNOWN
+from client.adapter import ResumeInfo
 from tests.checks.scenario import PLAIN, SOCKETPROOF, Run
 
 
@@ -66,6 +68,29 @@ def test_tabs_disagreeing_on_a_seq_diverge():
     r = check_ordering(run.history())
     (d,) = [x for x in r.anomalies if x.kind == "tab_divergence"]
     assert d.evidence["seq"] == 1 and [i["id"] for i in d.evidence["ids"]] == ["s:1", "s:2"]
+
+
+def test_a_restart_whose_seqs_ran_past_the_old_ones_is_a_new_era_not_a_divergence():
+    """The server forgot bob while he was away and, before he came back, queued more for him
+    than he had got before: his new connection's seqs 1-3 are other messages. Not two tabs
+    disagreeing (none was live at once) but a reset, which the loss check reports."""
+    run = Run(SOCKETPROOF)
+    sender = run.open("s", channels=("s",))
+    old = run.open("t1", "bob", ("bob",), resume=ResumeInfo(requested=None, server_last=0, replay=0, gap=None))
+    for n in range(3):
+        run.broadcast(sender, "s", "bob", [old], 1.5 + n * 0.01)
+    old.closed(1001, "", "server", 2.0)
+    sender.closed(1001, "", "server", 2.0)
+    run.seqs["bob"] = 0  # the restarted server knows nothing of bob
+    again = run.open("s2", "s", ("s",), t=3.0)
+    queued = [run.publish(again, "s", "bob", 3.5 + n * 0.01) for n in range(5)]
+    new = run.open("t2", "bob", ("bob",), t=5.0, resume=ResumeInfo(requested=None, server_last=5, replay=5, gap=None))
+    for stamp, seq in queued:
+        run.deliver(new, stamp, seq, 5.1)
+    history = run.history()
+    assert check_ordering(history).valid is True
+    loss = check_loss(history)
+    assert loss.valid == UNKNOWN and loss.stats["seq_reset_channels"] == ["bob"]
 
 
 def test_incomplete_is_unknown_but_proof_still_fails():

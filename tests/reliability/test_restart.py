@@ -41,7 +41,10 @@ def test_restart_mid_run_is_survived_and_its_losses_are_reported(tmp_path: Path)
     assert int(requests["connect"]["Failure Count"]) > 0  # the server was really away
     checks = run.checks()
     verdicts = {v["name"]: v for v in checks["verdicts"]}
-    assert verdicts["ordering"]["valid"] is True and verdicts["duplicates"]["valid"] is True
+    assert verdicts["ordering"]["valid"] is True and verdicts["duplicates"]["valid"] is True, (
+        verdicts["ordering"],
+        verdicts["duplicates"],
+    )
     loss = verdicts["loss"]
     # Messages that lived only in the first server's memory: a loss (False), or seqs that
     # restarted so acks cannot be judged (unknown, with the users named), or an announced
