@@ -9,8 +9,10 @@ The schema is the conventional chat one the adapter's defaults expect:
 `connection_init` must carry `{"token": <HS256 JWT signed with --jwt-secret>}` (else the
 socket is closed with 4403). `GET /metrics` is Prometheus text with the open WebSocket
 connections (`graphql_connections`) and active subscriptions (`graphql_subscriptions`).
-Test switches (every Nth event of each subscription): --drop-every, --duplicate-every,
---reorder-every; --protocols graphql-ws makes a legacy-only server.
+Test switches: --drop-every and --duplicate-every (every Nth event of each subscription),
+--reorder-every (every Nth publish is held back until the same connection's next one to that
+room, so every subscriber sees one sender's messages out of order); --protocols graphql-ws
+makes a legacy-only server.
 
 Run: `python -m tests.support.graphql_app --jwt-secret S` (port 0 by default); it prints
 `graphql-app listening on http://127.0.0.1:PORT` once the socket listens. `running_app()`
@@ -54,15 +56,13 @@ METRIC_SUBSCRIPTIONS = "graphql_subscriptions"
 
 @dataclasses.dataclass
 class EventFaults:
-    """Per-subscription fault filter: every Nth event is dropped, sent twice, or held back
-    and sent after the next one. `done` counts what it did (for /metrics)."""
+    """Per-subscription fault filter: every Nth event is dropped or sent twice. `done` counts
+    what it did (for /metrics)."""
 
     drop_every: int = 0
     duplicate_every: int = 0
-    reorder_every: int = 0
     seen: int = 0
-    held: Any = None
-    done: dict[str, int] = dataclasses.field(default_factory=lambda: {"dropped": 0, "duplicated": 0, "reordered": 0})
+    done: dict[str, int] = dataclasses.field(default_factory=lambda: {"dropped": 0, "duplicated": 0})
 
     def feed(self, event: Any) -> list[Any]:
         """What the subscriber gets for `event`, in order."""
@@ -71,14 +71,7 @@ class EventFaults:
         if self.drop_every and n % self.drop_every == 0:
             self.done["dropped"] += 1
             return []
-        if self.reorder_every and n % self.reorder_every == 0 and self.held is None:
-            self.held = event
-            return []
         out = [event]
-        if self.held is not None:
-            out.append(self.held)
-            self.held = None
-            self.done["reordered"] += 1
         if self.duplicate_every and n % self.duplicate_every == 0:
             out.append(event)
             self.done["duplicated"] += 1
@@ -100,13 +93,32 @@ class AppConfig:
 class Rooms:
     """Who listens to which room; publishing puts the message on every listener's queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, reorder_every: int = 0) -> None:
         self.listeners: dict[str, set[asyncio.Queue[Any]]] = {}
         self.connections = 0
         self.subscriptions = 0
         self.faults = {"dropped": 0, "duplicated": 0, "reordered": 0}
+        self.reorder_every = reorder_every
+        self.published = 0
+        self.held: dict[tuple[str, int], Any] = {}  # (room, publishing connection) -> held message
 
-    def publish(self, room: str, message: Any) -> None:
+    def publish(self, room: str, message: Any, publisher: int) -> None:
+        """Put `message` on every listener's queue; with --reorder-every, every Nth publish
+        goes out after the same publisher's next one to the room (the publisher's order, which
+        every subscriber can check, is broken; holding per room and publisher, not per
+        subscription, makes each held message a reorder that one sender's stamps show)."""
+        self.published += 1
+        key = (room, publisher)
+        if self.reorder_every and self.published % self.reorder_every == 0 and key not in self.held:
+            self.held[key] = message
+            return
+        self._deliver(room, message)
+        held = self.held.pop(key, None)
+        if held is not None:
+            self._deliver(room, held)
+            self.faults["reordered"] += 1
+
+    def _deliver(self, room: str, message: Any) -> None:
         for queue in self.listeners.get(room, ()):
             queue.put_nowait(message)
 
@@ -138,7 +150,7 @@ class Mutation:
     @strawberry.mutation
     def send_message(self, info: strawberry.Info, room: str, body: str) -> Message:
         message = Message(room=room, body=body)
-        info.context["rooms"].publish(room, message)
+        info.context["rooms"].publish(room, message, publisher=id(info.context["request"]))
         return message
 
 
@@ -149,7 +161,7 @@ class Subscription:
         rooms: Rooms = info.context["rooms"]
         config: AppConfig = info.context["config"]
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        faults = EventFaults(config.drop_every, config.duplicate_every, config.reorder_every)
+        faults = EventFaults(config.drop_every, config.duplicate_every)
         rooms.listeners.setdefault(room, set()).add(queue)
         rooms.subscriptions += 1
         try:
@@ -194,7 +206,7 @@ class ChatGraphQL(GraphQL):
 
 def create_app(config: AppConfig) -> Any:
     """The ASGI app: /graphql (HTTP and WebSocket) and /metrics."""
-    rooms = Rooms()
+    rooms = Rooms(config.reorder_every)
     graphql = ChatGraphQL(config, rooms)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
