@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable
 
@@ -58,8 +59,6 @@ def run_loops(loop: Callable[[int], None], connections: int, duration: float, co
               failures: list[int]) -> int:
     """A bare loop's process: one greenlet per connection running `loop(i)`, the window measured,
     one JSON line with the totals; exit code 1 when a loop died."""
-    import sys
-
     workers = [gevent.spawn(loop, i) for i in range(connections)]
     start_from_env(lambda: count[0], lambda: failures[0])
     gevent.joinall(workers, timeout=duration + 30)

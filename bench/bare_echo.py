@@ -61,5 +61,6 @@ def main() -> int:
 
     return _window.run_loops(loop, args.connections, args.duration, count, failures)
 
+
 if __name__ == "__main__":
     sys.exit(main())
