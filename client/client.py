@@ -324,7 +324,10 @@ class Client:
             error = reply.error
             if error is not None:
                 hooks.error(str(getattr(error, "code", "error")), time.time())
-            stamp = self._stamps.pop(reply.corr, None) if self._stamps else None
+            try:
+                stamp = self._stamps.pop(reply.corr, None) if self._stamps else None
+            except TypeError:  # an unhashable id from a custom adapter: not one of our publishes
+                stamp = None
             if stamp is not None:
                 if error is None:
                     hooks.acked(stamp, reply.seq, time.time())

@@ -1,8 +1,10 @@
-"""Mint JWTs the way the protocol expects (section 1), for tests and Locust users."""
+"""Mint JWTs the way the protocol expects (section 1), for tests and Locust users; and find the
+control characters no token or header value may carry (`control_character`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Any
 
@@ -10,6 +12,9 @@ import jwt
 
 DEFAULT_SECRET = "socketproof-development-secret-change-me"
 """The reference server's documented default `jwt_secret`."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def default_secret() -> str:
@@ -47,3 +52,15 @@ def mint_token(
 def mint_admin_token(secret: str | None = None, sub: str = "admin", **kwargs: Any) -> str:
     """A token with `role: admin`, which `GET /stats` requires."""
     return mint_token(secret, sub, role="admin", **kwargs)
+
+
+def control_character(value: str, *, allow_tab: bool = False) -> str | None:
+    """The first control character in `value`, shown escaped (`'\\r'`), or None.
+
+    A token or header value goes into the upgrade request as text: a CR or LF there ends
+    the header and starts one the sender never meant (websocket-client does not check),
+    so such a value is refused before anything is sent. A tab is legal inside an HTTP
+    header value (RFC 9110 field-value), never inside a token.
+    """
+    found = (_CONTROL_BUT_TAB if allow_tab else _CONTROL).search(value)
+    return None if found is None else repr(found.group())

@@ -156,8 +156,11 @@ class RunChecker:
                                   timeout, self.options.ssl_context)
             if answer.status != 200:
                 raise http_get.HttpGetError(f"HTTP {answer.status}")
-            return json.loads(answer.body)
-        except (http_get.HttpGetError, ValueError) as error:
+            stats = json.loads(answer.body)
+            if not isinstance(stats, dict):
+                raise ValueError("/stats did not answer a JSON object")
+            return stats
+        except (http_get.HttpGetError, ValueError, RecursionError) as error:  # a hostile body: no count
             log.warning("cannot read %s/stats for the cleanup check: %s", http_base(host), error)
             return None
 

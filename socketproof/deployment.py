@@ -9,12 +9,14 @@ HTTP reads of the cleanup check (`ssl_context`). Its options are declared here t
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from socketproof import handshake_extras, tls, token_source
 from socketproof.handshake_extras import HandshakeExtras
@@ -103,10 +105,21 @@ def build(parsed: Any, environ: Mapping[str, str], now: float | None = None) -> 
         raise DeploymentError(str(error)) from None
     token_query = str(getattr(parsed, "token_query", "") or "").strip() or None
     warnings = [tls.INSECURE_WARNING] if settings.insecure else []
+    token_url = str(getattr(parsed, "token_url", "") or "").strip()
+    if token_url.lower().startswith("http://") and not _is_loopback(urlsplit(token_url).hostname or ""):
+        warnings.append(f"--token-url {token_url} is plain http://: the token body (a password?) and the tokens "
+                        "cross the network in clear; use https://")
     if isinstance(tokens, FileTokens):
         run_time = getattr(parsed, "run_time", None)
         warnings.extend(tokens.expiring(float(run_time) if run_time else None, time.time() if now is None else now))
     return Deployment(settings, context, extras, tokens, token_query, warnings)
+
+
+def _is_loopback(hostname: str) -> bool:
+    try:
+        return hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def prepare(environment: Any) -> Deployment:
@@ -142,8 +155,9 @@ def add_deployment_arguments(group: Any) -> None:
                        "or SOCKETPROOF_HEADER_<NAME>=value (underscores become dashes). Credential headers "
                        "(Authorization, Cookie, *key*, *token*...) are never shown in the page, logs or reports")
     group.add_argument("--origin", default="", help="Origin header of every WebSocket upgrade (default: none sent)")
-    group.add_argument("--subprotocol", default="",
-                       help="Sec-WebSocket-Protocol to offer (comma list) when the protocol does not fix one")
+    group.add_argument("--subprotocol", default="", is_secret=True,
+                       help="Sec-WebSocket-Protocol to offer (comma list) when the protocol does not fix one "
+                       "(or $SOCKETPROOF_SUBPROTOCOL; a secret: it may carry a bearer token)")
     group.add_argument("--query", action="append", default=[], include_in_web_ui=False,
                        help="name=value added to every WebSocket URL, repeatable; or SOCKETPROOF_QUERY_<name>=value")
     group.add_argument("--jwt-algorithm", default="HS256",

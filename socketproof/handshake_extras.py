@@ -16,11 +16,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from client.tokens import control_character
+
 HEADER_ENV = "SOCKETPROOF_HEADER_"
 QUERY_ENV = "SOCKETPROOF_QUERY_"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 """An HTTP header name (RFC 9110 token)."""
-_SECRET_NAME = re.compile(r"auth|cookie|token|secret|key|session|password|passwd|credential|signature", re.I)
+_SECRET_NAME = re.compile(r"auth|cookie|token|secret|key|session|pass|credential|sig|jwt|bearer|otp", re.I)
+"""A header or query name that says it carries a credential (pass: password, passwd, passphrase;
+sig: signature, X-Amz-Signature, sig=...)."""
 RESERVED = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
                       "sec-websocket-protocol", "origin", "content-length"})
 """Set by the WebSocket handshake itself (or by --origin/--subprotocol): not a --header."""
@@ -41,12 +45,12 @@ class HandshakeExtras:
         """Values of headers that carry credentials (and of cookies, each one), for redaction."""
         found: list[str] = []
         for name, value in self.headers.items():
-            if is_secret_header(name):
+            if is_secret_name(name):
                 found.append(value)
                 if name.lower() == "cookie":
                     found.extend(part.split("=", 1)[1].strip() for part in value.split(";") if "=" in part)
         for name, value in self.query.items():
-            if _SECRET_NAME.search(name):
+            if is_secret_name(name):
                 found.append(value)
         return [value for value in found if value]
 
@@ -60,8 +64,10 @@ class HandshakeExtras:
         client.subprotocols = self.subprotocols
 
 
-def is_secret_header(name: str) -> bool:
+def is_secret_name(name: str) -> bool:
+    """A header or query parameter whose name says it carries a credential."""
     return bool(_SECRET_NAME.search(name))
+
 
 
 def parse_header(raw: str, flag: str = "--header") -> tuple[str, str]:
@@ -69,8 +75,9 @@ def parse_header(raw: str, flag: str = "--header") -> tuple[str, str]:
     name, value = name.strip(), value.strip()
     if not sep or not name or not _TOKEN.match(name):
         raise ExtrasError(f"{flag} must be 'Name: value', e.g. 'X-API-Key: abc', got a value without a valid name")
-    if "\r" in value or "\n" in value:
-        raise ExtrasError(f"{flag} {name}: the value must be one line")
+    bad = control_character(value, allow_tab=True)
+    if bad is not None:  # a CR/LF would end the header and start another (websocket-client does not check)
+        raise ExtrasError(f"{flag} {name}: the value holds a control character ({bad}); give one line of text")
     if name.lower() in RESERVED:
         hint = {"origin": "use --origin", "sec-websocket-protocol": "use --subprotocol"}.get(name.lower(),
                                                                                            "the handshake sets it")
@@ -104,7 +111,7 @@ def extras_from(parsed: Any, environ: Mapping[str, str]) -> HandshakeExtras:
         key, value = parse_query(raw)
         query[key] = value
     origin = str(getattr(parsed, "origin", "") or "").strip() or None
-    if origin is not None and ("\r" in origin or "\n" in origin or "://" not in origin):
+    if origin is not None and (control_character(origin) is not None or "://" not in origin):
         raise ExtrasError(f"--origin must be a URL origin like https://app.example.com, got {origin!r}")
     subprotocols = tuple(p.strip() for p in str(getattr(parsed, "subprotocol", "") or "").split(",") if p.strip())
     for protocol in subprotocols:

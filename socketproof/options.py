@@ -13,10 +13,15 @@ SECRET_OPTIONS: dict[str, str] = {
     "jwt_secret": "SOCKETPROOF_JWT_SECRET",
     "admin_token": "SOCKETPROOF_ADMIN_TOKEN",
     "token_body": "SOCKETPROOF_TOKEN_BODY",
+    "socketio_auth": "SOCKETPROOF_SOCKETIO_AUTH",
+    "graphql_init": "SOCKETPROOF_GRAPHQL_INIT",
+    "subprotocol": "SOCKETPROOF_SUBPROTOCOL",
 }
 """Options whose values never reach the web UI page, a report, a log line or a JSON endpoint
-(socketproof.secret_options), with the environment variable each can come from instead. Declare
-a new secret option here and with `is_secret=True`."""
+(socketproof.secret_options), with the environment variable each can come from instead. Adapter
+options can carry credentials too (a Socket.IO auth token, a GraphQL init Authorization, a
+bearer token offered as a subprotocol, as Kubernetes does). Declare a new secret option here;
+its add_argument takes `is_secret=name in SECRET_OPTIONS`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +148,10 @@ def add_adapter_arguments(group: Any) -> None:
     from client.adapters import builtin_options
 
     for option in builtin_options():
-        group.add_argument(option.flag, default=option.default, type=option.type, help=option.help)
+        variable = SECRET_OPTIONS.get(option.dest)
+        note = f" (or ${variable}; a secret: never shown in the page, logs or reports)" if variable else ""
+        group.add_argument(option.flag, default=option.default, type=option.type, help=option.help + note,
+                           is_secret=variable is not None)
 
 
 def build_run_adapter(parsed: Any, options: LoadOptions) -> Any:

@@ -14,12 +14,13 @@ import sys
 import warnings
 from typing import Any
 
-from flask import request
+import gevent
+from flask import jsonify, request
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from client.adapter import SERVER_STATS
-from socketproof import deployment, embedded, preflight, progress
+from socketproof import deployment, embedded, loopback, preflight, progress, start_guard
 from socketproof.capacity.shape import install as install_capacity
 from socketproof.capacity.shape import options_from as capacity_options
 from socketproof.checking import CheckOptions, RunChecker
@@ -47,6 +48,7 @@ warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
 _CHECKER_KEY = "socketproof_checker"
 _PROGRESS_KEY = "socketproof_progress"
 _SECRETS_KEY = "socketproof_startup_secrets"
+_START_GUARD_KEY = "socketproof_start_guard"
 CHECKS_TAB = "socketproof-checks"
 
 
@@ -104,6 +106,8 @@ def _on_init(environment: Any, **_: Any) -> None:
         usage_error(str(error))
         return
     leave_out_flows(environment, adapter, quiet=worker)
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(loopback.REFUSED_MESSAGE, _worker_refused(environment))
     checker = RunChecker(environment, checks)
     setattr(environment, _CHECKER_KEY, checker)
     _current["checker"] = checker
@@ -120,14 +124,39 @@ def _on_init(environment: Any, **_: Any) -> None:
                 embedded.start_if_no_host(environment, load.jwt_secret)
         except RuntimeError as error:
             usage_error(f"could not start the embedded reference server: {error}")
-        start_proxy_for_run(environment)  # --proxy-faults: the fault proxy in front of the target
+        run_proxy = start_proxy_for_run(environment)  # --proxy-faults: the fault proxy in front of the target
         if embedded.host():
             startup.embedded_hosts = (str(embedded.host()), str(environment.host))
+        if embedded.host() or run_proxy is not None:  # a target on this machine's loopback
+            loopback.stamp(environment.parsed_options)
+        _guard_start(environment, startup)
         _preflight(environment, load)
         if capacity is not None:
             install_capacity(environment, checker, capacity)
     if environment.web_ui is not None:
         _extend_web_ui(environment, checker)
+
+
+def _guard_start(environment: Any, startup: StartupSecrets) -> None:
+    """What the web UI's start form may change: the start-up target's hosts and credentials."""
+    hosts = {str(environment.host or ""), *startup.embedded_hosts, proxy_target(environment)}
+    try:
+        deploy = deployment.Deployment.of(environment)
+    except deployment.DeploymentError:
+        return  # said at init already (exit 2 headless)
+    setattr(environment, _START_GUARD_KEY,
+            start_guard.startup_target(hosts, environment.parsed_options, startup.given, deploy))
+
+
+def _worker_refused(environment: Any) -> Any:
+    """A worker cannot reach the run's host (socketproof.loopback): say so, end the run, exit 2."""
+
+    def on_message(msg: Any, **_: Any) -> None:
+        log.error("worker %s refused the run: %s", getattr(msg, "node_id", "?"), msg.data)
+        environment.process_exit_code = 2
+        gevent.spawn(environment.runner.quit)
+
+    return on_message
 
 
 def leave_out_flows(environment: Any, adapter: Any, *, quiet: bool = False) -> None:
@@ -231,6 +260,13 @@ def _on_test_start(environment: Any, **_: Any) -> None:
             except OptionError as error:
                 log.error("%s", error)
         setattr(environment, _PROGRESS_KEY, progress.start(environment))
+    else:
+        refused = loopback.refusal(environment.parsed_options, environment.host)
+        if refused is not None:  # a remote worker given the master's 127.0.0.1: no user of it may connect
+            log.error("%s", refused)
+            environment.runner.send_message(loopback.REFUSED_MESSAGE, refused)
+            gevent.spawn(environment.runner.quit)
+            return
     if not isinstance(environment.runner, MasterRunner):
         run_state(environment)
     checker_of(environment).on_test_start()
@@ -273,6 +309,11 @@ _current: dict[str, RunChecker] = {}
 def _extend_web_ui(environment: Any, checker: RunChecker) -> None:
     """A "Checks" tab with the verdicts, live while the run goes; verdicts in the HTML report."""
     web_ui = environment.web_ui
+    parsed = environment.parsed_options
+    if parsed is not None and str(getattr(parsed, "web_host", "") or "") in ("", "*", "0.0.0.0", "::") \
+            and not getattr(parsed, "web_login", False):
+        log.warning("the web UI listens on every interface with no login: anyone who reaches it can start load "
+                    "(with the start-up credentials, on the start-up target only); --web-host 127.0.0.1 keeps it local")
     update_template_args = web_ui.update_template_args
 
     def _update_template_args_without_secrets() -> None:
@@ -281,6 +322,20 @@ def _extend_web_ui(environment: Any, checker: RunChecker) -> None:
         hide_in_form(web_ui.template_args)
 
     web_ui.update_template_args = _update_template_args_without_secrets
+
+    @web_ui.app.before_request
+    def _guard_swarm() -> Any:
+        """Locust's /swarm sets any option it is sent: only the form's fields, and the start-up
+        credentials only for the start-up target (socketproof.start_guard)."""
+        if request.path != "/swarm" or request.method != "POST":
+            return None
+        target = getattr(environment, _START_GUARD_KEY, None) or start_guard.StartupTarget(frozenset())
+        shown = web_ui.template_args.get("extra_options") or {}
+        refused = start_guard.refusal(request.form, shown, target)
+        if refused is None:
+            return None
+        log.error("start refused: %s", refused)
+        return jsonify({"success": False, "message": f"Socketproof: {refused}", "host": environment.host})
     hide_in_form(web_ui.template_args)
     web_ui.template_args["extended_tabs"] = [{"title": "Checks", "key": CHECKS_TAB}]
     web_ui.template_args["extended_tables"] = [

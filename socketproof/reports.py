@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ with installed():
 CHECKS_JSON = "checks.json"
 JUNIT_XML = "checks-junit.xml"
 HTML_MARK = "<!-- socketproof-checks -->"
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""What XML 1.0 cannot hold even escaped (its Char production): other C0 controls, lone
+surrogates, U+FFFE and U+FFFF."""
 
 
 def write_reports(directory: str | os.PathLike[str], judgement: Judgement, meta: dict[str, Any]) -> list[Path]:
@@ -30,24 +34,38 @@ def write_reports(directory: str | os.PathLike[str], judgement: Judgement, meta:
     return [json_path, junit_path]
 
 
+def xml_text(value: object) -> str:
+    """`value` as text any XML parser reads back: each character XML 1.0 forbids (a server's
+    \\x00 or \\x1b in an anomaly's evidence) written as a visible escape like `\\x1b`.
+    Without this one such character makes the whole file unparseable, and CI reads "no results"."""
+    return _NOT_XML.sub(_escaped, str(value))
+
+
+def _escaped(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def junit(judgement: Judgement) -> JUnitXml:
-    """One test case per check: False is a failure, unknown is skipped (an error with --strict)."""
+    """One test case per check: False is a failure, unknown is skipped (an error with --strict).
+    Every text and attribute goes through xml_text."""
     suite = TestSuite("socketproof.checks")
     for verdict in judgement.verdicts:
-        case = TestCase(verdict.name, classname="socketproof.checks")
+        case = TestCase(xml_text(verdict.name), classname="socketproof.checks")
         details = "\n".join(
             f"{anomaly.kind}: {anomaly.message} {json.dumps(anomaly.evidence, default=str)}"
             for anomaly in verdict.anomalies
         )
         if verdict.valid is False:
             first = verdict.anomalies[0] if verdict.anomalies else None
-            failure = Failure(first.message if first else "check failed", first.kind if first else "failed")
-            failure.text = details
+            failure = Failure(xml_text(first.message if first else "check failed"),
+                              xml_text(first.kind if first else "failed"))
+            failure.text = xml_text(details)
             case.result = [failure]
         elif verdict.valid is not True:
-            reason = str(verdict.stats.get("reason") or "not enough evidence to decide")
+            reason = xml_text(verdict.stats.get("reason") or "not enough evidence to decide")
             case.result = [Error(reason, "unknown")] if judgement.strict else [Skipped(reason)]
-        case.system_out = json.dumps(verdict.stats, default=str)
+        case.system_out = xml_text(json.dumps(verdict.stats, default=str))
         suite.add_testcase(case)
     xml = JUnitXml("socketproof")
     xml.add_testsuite(suite)

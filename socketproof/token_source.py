@@ -10,6 +10,10 @@ query parameter with --token-query) is the adapter's business, not this module's
   handed out round-robin by identity; an expired one stops the run before it starts.
 - `UrlTokens`: --token-url, a POST of --token-body (with `{identity}`) per identity, the token
   read at --token-field; fetched again when the one held is about to expire.
+
+A token read or fetched is never trusted as text (`checked`): one holding a control character
+(a CR/LF would split the Authorization header) or an `exp` that is no time is refused with
+TokenRefused before anything is sent.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
+import math
 import ssl
 import threading
 import time
@@ -27,7 +32,8 @@ from typing import Any, Protocol
 
 import jwt
 
-from client.tokens import mint_token
+from client.errors import SocketproofError
+from client.tokens import control_character, mint_token
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA")
@@ -37,10 +43,29 @@ LOGIN_TIMEOUT = 10.0
 MAX_ANSWER = 1024 * 1024
 REFRESH_MARGIN = 60.0
 """A fetched token expiring sooner than this is fetched again."""
+MAX_EXP = 253_402_300_799
+"""9999-12-31T23:59:59Z: an `exp` past it (either way) is no time a clock will show."""
 
 
 class TokenSourceError(ValueError):
     """No token can be had as the options say (one line naming the option); exit 2 before the run."""
+
+
+class TokenRefused(TokenSourceError, SocketproofError):
+    """A token that came unusable from the file or the login endpoint; it is never sent.
+
+    `code` says why, first in str() as in client/errors.py: `unsafe_token` (a control
+    character) or `bad_exp` (an `exp` that is no time). Being a SocketproofError, a refusal
+    during the run is one failed connect of that user, not a task's traceback.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class TokenSource(Protocol):
@@ -51,13 +76,44 @@ class TokenSource(Protocol):
 
 
 def expiry(token: str) -> float | None:
-    """A JWT's `exp` (not verified: only the server can), None for an opaque token or none."""
+    """A JWT's `exp` (not verified: only the server can), None for an opaque token or none.
+
+    A numeric `exp` that is no time (NaN, infinite, a 400-digit integer: anything past year
+    9999 either way) raises TokenRefused `bad_exp` rather than reading as "no expiry": it is
+    the issuer's mistake, which the server may well refuse too, and a NaN kept would never
+    look fresh, so every connect would fetch again. A non-numeric `exp` stays None, as before.
+    """
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
         return None
     exp = claims.get("exp")
-    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    if not -MAX_EXP <= exp <= MAX_EXP:  # False for NaN too; ints compare without overflow
+        raise TokenRefused("bad_exp", f"the token's exp claim is no time ({_shown_number(exp)}); refused")
+    return float(exp)
+
+
+def checked(token: str, where: str) -> float | None:
+    """`token`'s expiry once the token is known safe to send; TokenRefused naming `where` (never
+    the token) for a control character, which would end the Authorization header and start
+    another, or for a bad `exp`."""
+    bad = control_character(token)
+    if bad is not None:
+        raise TokenRefused("unsafe_token", f"{where}: the token holds a control character ({bad}); "
+                                           "refused, never sent (it would break the Authorization header)")
+    try:
+        return expiry(token)
+    except TokenRefused as error:
+        raise TokenRefused(error.code, f"{where}: {error.message}") from None
+
+
+def _shown_number(value: float) -> str:
+    """NaN and inf as Python writes them; a huge integer by its size (its str() may raise)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return repr(value)
 
 
 # -- minted ---------------------------------------------------------------------------------
@@ -150,7 +206,11 @@ class TokenEntry:
     exp: float | None = None
 
     def name(self) -> str:
-        return f"line {self.line}" + (f" ({self.identity})" if self.identity else "")
+        """`line 3 (bob)`: the identity quoted when it holds what would break the line."""
+        if not self.identity:
+            return f"line {self.line}"
+        shown = self.identity if control_character(self.identity) is None else repr(self.identity)
+        return f"line {self.line} ({shown})"
 
 
 class FileTokens:
@@ -182,12 +242,12 @@ class FileTokens:
 
 def read_tokens_file(path: str, now: float) -> FileTokens:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")  # no newline translation: a lone CR stays, to be refused
     except (OSError, UnicodeDecodeError) as error:
         raise TokenSourceError(f"--tokens-file: cannot read {path}: {getattr(error, 'strerror', None) or error}"
                                ) from None
     entries = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):  # not splitlines(): a lone CR or \x0c is refused, not a line
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -195,7 +255,7 @@ def read_tokens_file(path: str, now: float) -> FileTokens:
         if line.startswith("{"):
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise TokenSourceError(f"--tokens-file line {number}: not JSON (a JSON line needs "
                                        '{"identity": ..., "token": ...})') from None
             token = record.get("token") if isinstance(record, dict) else None
@@ -204,7 +264,8 @@ def read_tokens_file(path: str, now: float) -> FileTokens:
             identity = str(record.get("identity")) if record.get("identity") is not None else None
         else:
             token = line
-        entry = TokenEntry(token, number, identity, expiry(token))
+        entry = TokenEntry(token, number, identity)
+        entry = dataclasses.replace(entry, exp=checked(token, f"--tokens-file {entry.name()}"))
         if entry.exp is not None and entry.exp <= now:
             ago = now - entry.exp
             raise TokenSourceError(f"--tokens-file {entry.name()}: the token expired {ago:.0f}s ago; issue new tokens")
@@ -240,8 +301,9 @@ class UrlTokens:
         if held is not None and (held[1] is None or held[1] - self.clock() > REFRESH_MARGIN):
             return held[0]
         token = self.fetch(identity)
+        exp = checked(token, f"--token-url {self.url} for {identity}")
         with self._lock:
-            self._held[identity] = (token, expiry(token))
+            self._held[identity] = (token, exp)
         return token
 
     def fetch(self, identity: str) -> str:
@@ -270,7 +332,7 @@ class UrlTokens:
                                    "--token-body (or $SOCKETPROOF_TOKEN_BODY)")
         try:
             value: Any = json.loads(data[:MAX_ANSWER])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise TokenSourceError(f"--token-url {self.url} did not answer JSON") from None
         for part in self.field.split("."):
             value = value.get(part) if isinstance(value, dict) else None

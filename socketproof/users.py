@@ -24,8 +24,10 @@ from client.adapter import RESUME, SERVER_SEQ, SUBSCRIBE, Delivery, SessionConte
 from client.errors import ConnectionClosed, SocketproofError
 from client.transport import State
 from socketproof import plugin  # noqa: F401  (registers the plugin's listeners: every locustfile imports this)
+from socketproof import loopback
 from socketproof.deployment import Deployment
 from socketproof.run import RunState
+from socketproof.token_source import TokenRefused
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +120,9 @@ class WebSocketUser(User):
         host = (self.host or self.environment.host or "").rstrip("/")
         if not host:
             raise SocketproofError("no host: pass --host ws://host:port or run without it for the embedded server")
+        refused = loopback.refusal(self.environment.parsed_options, host)
+        if refused is not None:  # before any token is made: a remote worker must not dial its own loopback
+            raise SocketproofError(refused)
         return host + (self.options.ws_path or "")
 
     def token(self, identity: str | None = None, ttl: float = 3600.0) -> str:
@@ -131,17 +136,22 @@ class WebSocketUser(User):
 
     def new_client(self, identity: str, label: str, resume_after: Any = None) -> Client:
         """A recorded client of the run's adapter (ProtocolClient, with its verbs, for socketproof)."""
+        url = self.ws_url()  # first: a refused host gets no token made
+        try:
+            token = self.token(identity)
+        except TokenRefused as error:  # a fetched token unsafe to send: a failed connect, and nothing sent
+            self.report("connect", 0.0, error)
+            raise
         hooks = self.recorder_for(identity, label)
         event = self.environment.events.request
         timeout = self.options.request_timeout
         if self.adapter.name == "socketproof":
-            client: Client = ProtocolClient(self.ws_url(), token=self.token(identity), recorder=hooks,
+            client: Client = ProtocolClient(url, token=token, recorder=hooks,
                                             request_event=event, timeout=timeout, user=identity, label=label,
                                             adapter=self.adapter)  # type: ignore[arg-type]
             client.context = SessionContext(identity, label, client.context.token, resume_after)
         else:
-            client = Client(self.ws_url(), self.adapter, SessionContext(identity, label, self.token(identity),
-                                                                         resume_after),
+            client = Client(url, self.adapter, SessionContext(identity, label, token, resume_after),
                             hooks=hooks, request_event=event, timeout=timeout)
         Deployment.of(self.environment).apply(client, client.context.token)  # TLS, headers, origin, query
         facts = self.facts[label] = ConnectionFacts(self)

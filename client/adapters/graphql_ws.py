@@ -14,6 +14,9 @@ How the protocol maps onto the seam:
   stamp found in the payload. The protocol has no subscribe acknowledgement, so
   `subscribe()` returns corr None: the subscription counts from when it was sent.
 - `ping` from the server is a `KeepAlive` answered by a `pong` carrying the same payload.
+- hostile input never raises: an unreadable frame (not JSON, or nested too deeply for the
+  decoder) is a `Push(kind="invalid")`; a `next`, `complete` or `error` whose `id` is not a
+  string ends the session with `invalid_message`, as the protocol's close 4400 does.
 
 The legacy subprotocol `graphql-ws` (subscriptions-transport-ws) is not supported: a
 server that only speaks it ends the session with one line saying so.
@@ -133,6 +136,14 @@ def ack_timeout_error(seconds: float) -> GraphQLSessionError:
     return GraphQLSessionError("connection_ack_timeout", f"no connection_ack within {seconds:g} s")
 
 
+def invalid_id_error(kind: str, op_id: Any) -> GraphQLSessionError:
+    """What a session fails with when a server's operation message has no string `id` (a
+    list or object would not even be a key to look up)."""
+    shown = "no id" if op_id is None else f"an id of type {type(op_id).__name__}"
+    return GraphQLSessionError("invalid_message", f"the server sent {kind!r} with {shown}; "
+                                                  "graphql-transport-ws operation ids are strings")
+
+
 _VARIABLE_RE = re.compile(r"\$([_A-Za-z][_0-9A-Za-z]*)\s*:")
 
 
@@ -215,11 +226,13 @@ class GraphQLWSSession:
     def receive(self, frame: Frame) -> Sequence[Event]:
         try:
             message = json.loads(frame)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." from a hostile server
             return (Push(frame, kind="invalid"),)
         if not isinstance(message, dict):
             return (Push(message, kind="invalid"),)
         kind = message.get("type")
+        if kind in ("next", "complete", "error") and not isinstance(message.get("id"), str):
+            return (Failed(invalid_id_error(kind, message.get("id"))),)
         if kind == "next":
             return self._next(message, frame)
         if kind == "complete":

@@ -79,6 +79,8 @@ def invalid(frame: Frame) -> dict[str, Any]:
 
 
 _PUSH_ONLY = frozenset({"message", "patch"})  # their `id` is the sender's, never a reply
+_UNKEYED = (list, dict)
+"""JSON ids that cannot be a correlation key (unhashable): a hostile `"id": [1]` is a push, not a reply."""
 _WELCOME, _SNAPSHOT, _REPLAY, _OPEN = range(4)
 
 OPTIONS: list[AdapterOption] = []
@@ -178,7 +180,7 @@ class SocketproofSession:
             return [Push(invalid(frame), "invalid")]
         try:
             msg = loads(frame)  # type: ignore[arg-type]
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." from a hostile server
             msg = None
         if msg.__class__ is not dict:
             return [Push(invalid(frame), "invalid")]
@@ -195,7 +197,7 @@ class SocketproofSession:
         if kind == "patch":
             return [StateChange("patch", msg.get("version"), patch=msg.get("patch")), Push(msg, "patch")]
         mid = msg.get("id")
-        if mid is not None and kind not in _PUSH_ONLY:
+        if mid is not None and kind not in _PUSH_ONLY and mid.__class__ not in _UNKEYED:
             if kind == "error":
                 return [Reply(mid, msg, ProtocolError.from_frame(msg))]
             if kind == "ack":

@@ -85,7 +85,7 @@ class JsonChatSession:
     def receive(self, frame: Frame) -> list[Any]:
         try:
             msg = json.loads(frame)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
             msg = None
         if not isinstance(msg, dict):
             return [Push({"raw": frame}, "invalid")]

@@ -59,3 +59,15 @@ def test_default_secret_comes_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     jwt.decode(mint_token(None, "alice"), DEFAULT_SECRET, algorithms=["HS256"])
     monkeypatch.setenv("SOCKETPROOF_JWT_SECRET", "from-env")
     jwt.decode(mint_token(None, "alice"), "from-env", algorithms=["HS256"])
+
+
+def test_control_characters_are_found_and_shown_escaped() -> None:
+    """Issue 24, finding 9: what may not go into a token or a header value."""
+    from client.tokens import control_character
+
+    assert control_character("eyJ.abc-_~+/=") is None and control_character("") is None
+    assert control_character("tok\r\nX-Injected: yes") == "'\\r'"
+    assert control_character("tok\x00") == "'\\x00'" and control_character("tok\x7f") == "'\\x7f'"
+    assert control_character("a\tb") == "'\\t'" and control_character("a\tb", allow_tab=True) is None
+    assert control_character("a\tb\n", allow_tab=True) == "'\\n'"
+    assert control_character("café ünï") is None  # not a control character: not this check's business

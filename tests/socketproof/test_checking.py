@@ -116,6 +116,29 @@ def test_a_count_that_cannot_be_read_after_is_unknown_with_the_reason(
     assert env.process_exit_code == 1, "no request at all: no evidence, exit 1 whatever cleanup says"
 
 
+@pytest.mark.parametrize(("body", "why"), [
+    (b'{"connections": 1' + b"0" * 400 + b"}", "an integer of about 401 digits"),
+    (b'{"connections": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "nested too deeply"),
+])
+def test_a_hostile_count_endpoint_after_the_run_is_unknown_with_the_reason(
+    endpoint: CountEndpoint, tmp_path: Path, caplog: pytest.LogCaptureFixture, body: bytes, why: str
+) -> None:
+    """Issue 24, finding 8: a huge integer or deep JSON escaped the count error (OverflowError,
+    RecursionError out of the run's end)."""
+    source = endpoint.url + "#connections"
+    env, checker = checker_for("ws://127.0.0.1:9", tmp_path, "--server-connections", source)
+    endpoint.body, endpoint.content_type = b'{"connections": 3}', "application/json"
+    checker.on_test_start()
+    endpoint.body = body
+    with caplog.at_level(logging.WARNING, logger="socketproof"):
+        end_run(env, checker)
+    verdict = cleanup(checker)
+    assert verdict["valid"] not in (True, False), verdict
+    assert f"no reading of {source} after the run" in verdict["stats"]["reason"]
+    assert any(why in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert (tmp_path / "checks-junit.xml").exists()
+
+
 # -- the reference server's /stats --------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from junitparser import JUnitXml
 
 from checks import UNKNOWN, Anomaly, Verdict, compose
@@ -68,6 +69,36 @@ def test_junit_file_reads_back_with_junitparser(tmp_path: Path) -> None:
     write_reports(tmp_path, make(), META)
     suite = next(iter(JUnitXml.fromfile(str(tmp_path / JUNIT_XML))))
     assert (suite.tests, suite.failures, suite.skipped, suite.errors) == (3, 1, 1, 0)
+
+
+FORBIDDEN = "".join(chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)) + "\udfff\ud800\ufffe\uffff"
+"""Every kind of character XML 1.0 forbids: C0 controls but tab/LF/CR, lone surrogates (in an order that
+cannot pair), U+FFFE and U+FFFF."""
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_junit_with_forbidden_characters_in_a_servers_text_still_parses(tmp_path: Path, strict: bool) -> None:
+    """Issue 24, finding 10: one \\x1b from a server made checks-junit.xml unparseable (CI: "no results")."""
+    text = "server said " + FORBIDDEN + " end"
+    verdicts = [
+        Verdict("loss", False, [Anomaly("lost" + FORBIDDEN, "u1 " + text, {"raw": text, text: [text]})],
+                {"anomalies": 1, "last_frame": text}),
+        Verdict("heartbeat", UNKNOWN, [], {"anomalies": 0, "reason": "pings: " + text}),
+    ]
+    write_reports(tmp_path, Judgement(verdicts, compose(verdicts), strict), META)
+    found = cases(tmp_path / JUNIT_XML)  # xml.etree: raises on a single forbidden character
+    failure = found["loss"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "u1 server said \\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08\\x0b\\x0c" \
+        "\\x0e\\x0f\\x10\\x11\\x12\\x13\\x14\\x15\\x16\\x17\\x18\\x19\\x1a\\x1b\\x1c\\x1d\\x1e\\x1f" \
+        "\\udfff\\ud800\\ufffe\\uffff end"
+    assert failure.get("type", "").startswith("lost\\x00")
+    assert "server said" in (failure.text or "")
+    unknown = found["heartbeat"].find("error" if strict else "skipped")
+    assert unknown is not None and "\\x1b" in (unknown.get("message") or "")
+    suite = next(iter(JUnitXml.fromfile(str(tmp_path / JUNIT_XML))))
+    assert suite.tests == 2
+    assert json.loads((tmp_path / CHECKS_JSON).read_text())["verdicts"][0]["anomalies"][0]["message"] == "u1 " + text
 
 
 PAGE = "<html><head><title>Locust</title></head><body><div id='root'></div><script>x()</script></body></html>"

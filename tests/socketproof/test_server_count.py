@@ -151,6 +151,35 @@ def test_json_a_dotted_path_through_a_non_object_is_an_error() -> None:
         parse_count(b'{"stats": [1]}', "application/json", "stats.connections")
 
 
+# -- hostile endpoints (issue 24, finding 8) ----------------------------------------------------
+
+DEEP = b"[" * 20_000 + b"]" * 20_000
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "name", "message"),
+    [
+        (b'{"connections": 1' + b"0" * 400 + b"}", "application/json", "connections",
+         r"^field 'connections' is an integer of about 401 digits, not a number of connections$"),
+        (b'{"connections": -1' + b"0" * 400 + b"}", "application/json", "connections", "about 401 digits"),
+        (b'{"connections": 1e300}', "application/json", "connections", r"is 1e\+300, not a number of connections"),
+        (b'{"connections": ' + DEEP + b"}", "application/json", "connections", "nested too deeply"),
+        (DEEP, "", "connections", "nested too deeply"),
+        (b"ws_connections 1e308\nws_connections 1e308\n", PROMETHEUS, "ws_connections",
+         "metric 'ws_connections' is 1e\\+308, not a number of connections"),
+        (b"ws_connections 9007199254740992\nws_connections 9007199254740992\n", PROMETHEUS, "ws_connections",
+         r"metric 'ws_connections' \(summed\) is 1.8\d*e\+16"),
+    ],
+)
+def test_a_hostile_body_is_a_count_error_never_an_overflow_or_recursion(
+        body: bytes, content_type: str, name: str, message: str) -> None:
+    """Before: OverflowError (math.isfinite of a huge int, int() of an overflowed sum),
+    RecursionError (deep JSON), or an absurd count taken as it came."""
+    with pytest.raises(CountError, match=message) as caught:
+        parse_count(body, content_type, name)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
 def test_split_source_keeps_the_url_whole() -> None:
     assert split_source("http://h:1/metrics?x=1#ws_connections") == ("http://h:1/metrics?x=1", "ws_connections")
 

@@ -2,7 +2,8 @@
 
 Inbound frames are written as the graphql-ws project's PROTOCOL.md shows its messages
 (`{"type": "connection_ack"}`, `{"id": ..., "type": "next", "payload": ExecutionResult}`,
-...); outbound ones are parsed and compared with the shapes that text prescribes.
+...); outbound ones are parsed and compared with the shapes that text prescribes. Hostile
+frames (issue 24) also go once through a real client against a scripted server.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 
 import pytest
 
+from client import Client
 from client.adapter import (
     PUBLISH_ACK,
     ROUND_TRIP,
@@ -35,7 +37,8 @@ from client.adapters.graphql_ws import (
     close_error,
     declared_variables,
 )
-from client.errors import ConnectionClosed, ProtocolError
+from client.errors import ConnectionClosed, ProtocolError, SocketproofError
+from tests.client.support import Peer, ScriptedServer, unmasked
 
 STAMP = Stamp("u1-0", "room-a", 7, 1700000000.25)
 
@@ -312,3 +315,65 @@ def test_unusable_options_are_one_line(values, says):
     with pytest.raises(AdapterError) as caught:
         build_adapter("graphql-ws", AdapterSettings(values=values))
     assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+# -- hostile input (issue 24, finding 8) ------------------------------------------------------
+
+DEEP = "[" * 20_000 + "]" * 20_000
+"""Valid JSON nested past the decoder's recursion limit."""
+
+
+@pytest.mark.parametrize("frame", [
+    '{"id":[1],"type":"next","payload":{"data":{}}}',
+    '{"id":{},"type":"complete"}',
+    '{"id":[1],"type":"error","payload":[{"message":"x"}]}',
+    '{"id":1,"type":"next","payload":{}}',
+    '{"type":"complete"}',
+])
+def test_an_operation_message_without_a_string_id_ends_the_session_as_invalid_message(frame):
+    _, sess = ready()
+    sess.subscribe("room-a")
+    (event,) = sess.receive(frame)
+    assert isinstance(event, Failed) and event.error.code == "invalid_message"
+    assert "operation ids are strings" in str(event.error) and "\n" not in str(event.error)
+
+
+@pytest.mark.parametrize("frame", [DEEP, '{"type":"next","id":"1","payload":' + DEEP + "}"])
+def test_json_nested_too_deeply_is_an_invalid_frame_not_a_recursion_error(frame):
+    _, sess = ready()
+    (event,) = sess.receive(frame)
+    assert isinstance(event, Push) and event.kind == "invalid"
+
+
+def hostile_server(*frames: str):
+    """A scripted server that answers connection_init with `frames`, then reads until the client leaves."""
+
+    def script(peer: Peer):
+        init = peer.read_json()
+        for frame in frames:
+            peer.conn.sendall(unmasked(0x1, frame.encode()))
+        while (got := peer.read()) is not None and got[0].name != "CLOSE":
+            pass
+        return init
+
+    return script
+
+
+@pytest.mark.usefixtures("nothing_left_open")
+def test_a_real_connection_survives_deep_json_and_names_a_hostile_id(caplog):
+    """Over a real socket: before the fix the first frame killed the connection (1011 and a
+    traceback in the receive thread), the second raised TypeError there."""
+    adapter = GraphQLWSAdapter(AdapterSettings())
+    context = SessionContext(identity="user-1", label="u1-0", token="tok.en.jwt")
+    with ScriptedServer(hostile_server(DEEP, '{"type":"connection_ack"}')) as scripted:
+        client = Client(scripted.url, adapter, context, timeout=5)
+        assert isinstance(client.connect(), Ready)
+        assert client.next_push(1.0) == DEEP
+        client.close()
+    assert scripted.result["type"] == "connection_init"
+    with ScriptedServer(hostile_server('{"id":[1],"type":"next","payload":{}}')) as scripted:
+        client = Client(scripted.url, adapter, context, timeout=5)
+        with pytest.raises(SocketproofError) as caught:
+            client.connect()
+    assert caught.value.code == "invalid_message", caught.value
+    assert "Traceback" not in caplog.text

@@ -241,6 +241,26 @@ def test_text_that_is_not_a_json_object_is_an_invalid_push(frame: str) -> None:
         assert s.receive(frame) == [Push({"type": "_invalid", "binary": False, "raw": frame}, "invalid")]
 
 
+DEEP = "[" * 20_000 + "]" * 20_000
+"""Valid JSON nested past the decoder's recursion limit."""
+
+
+@pytest.mark.parametrize("frame", [DEEP, '{"type":"ack","id":"a","x":' + DEEP + "}"])
+def test_json_nested_too_deeply_is_an_invalid_push_not_a_recursion_error(frame: str) -> None:
+    """Issue 24, finding 8: a hostile server's "[[[[..." raised RecursionError in the receive thread."""
+    for s in (session(), opened()):
+        assert s.receive(frame) == [Push({"type": "_invalid", "binary": False, "raw": frame}, "invalid")]
+
+
+@pytest.mark.parametrize("frame", ['{"type":"ack","id":[1],"seq":3}', '{"type":"error","id":{},"code":"x"}',
+                                   '{"type":"ack","id":{"a":1},"version":2}'])
+def test_an_id_that_cannot_be_a_correlation_key_is_a_push_never_a_reply(frame: str) -> None:
+    """A list or object id would raise TypeError where the client looks replies up by id."""
+    events = opened().receive(frame)
+    assert len(events) == 1 and isinstance(events[0], Push), events
+    assert events[0].body == json.loads(frame)
+
+
 def test_a_binary_frame_is_an_invalid_push() -> None:
     assert opened().receive(b"\x00\xffbin") == [
         Push({"type": "_invalid", "binary": True, "raw": "\x00\ufffdbin"}, "invalid")]
