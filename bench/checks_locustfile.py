@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from locust import constant, events, task  # noqa: E402
 
 from bench import _window  # noqa: E402
-from socketproof.users import WebSocketUser, reported  # noqa: E402
+from socketproof import WebSocketUser, reported  # noqa: E402
 
 RECORD = os.environ.get("BENCH_RECORD", "1") != "0"
 MEASURED = ("echo", "send")

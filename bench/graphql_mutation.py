@@ -1,5 +1,5 @@
 """GraphQL mutation round trips per second: one Locust process (`--protocol graphql-ws`)
-next to a bare loop, against the strawberry-graphql test app (tests/support/graphql_app.py).
+next to a bare loop, against the strawberry-graphql test app (apps/graphql_app.py).
 
     .venv/bin/python bench/graphql_mutation.py [--duration 15] [--connections 20] [--repeat 3] [--only bare]
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if window < 2:
         parser.error("--duration must be at least --warmup + 3 seconds")
     sys.path.insert(0, str(ROOT))
-    from tests.support.graphql_app import running_app
+    from apps.graphql_app import running_app
 
     env_extra = {"BENCH_WARMUP": str(args.warmup), "BENCH_WINDOW": str(window)}
     kinds = [args.only] if args.only else ["bare", "locust"]

@@ -34,7 +34,7 @@ from bench._servers import servers_rss as _servers_rss  # noqa: E402
 from client import ProtocolClient  # noqa: E402
 from client.errors import SocketproofError  # noqa: E402
 from client.transport import State  # noqa: E402
-from socketproof.users import WebSocketUser  # noqa: E402
+from socketproof import WebSocketUser  # noqa: E402
 
 CLIENTS: list[ProtocolClient] = []
 HOSTS = [h for h in os.environ.get("BENCH_HOSTS", "").split(",") if h]

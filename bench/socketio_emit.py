@@ -3,7 +3,7 @@ bare websocket-client loop of the same frames, interleaved.
 
     .venv/bin/python bench/socketio_emit.py [--duration 15] [--connections 20] [--repeat 3]
 
-The Socket.IO test app (tests/support/socketio_app.py: python-socketio AsyncServer on
+The Socket.IO test app (apps/socketio_app.py: python-socketio AsyncServer on
 uvicorn) runs pinned to CPU 0; each run is a fresh child pinned to CPU 1:
 - `bare`: this file with `--bare URL`: N websocket-client connections under gevent, each
   doing the Engine.IO open / CONNECT start-up, then `42<id>["echo","0123456789"]` -> wait for
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return bare(args.bare, args.connections, args.duration)
 
     from bench.locust_echo import CpuSampler, pin, raise_nofile, run_child, wait_quiet
-    from tests.support.socketio_app import running_app
+    from apps.socketio_app import running_app
 
     window = args.duration - args.warmup - 1.0
     if window < 2:

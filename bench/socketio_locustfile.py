@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from locust import constant, events, task  # noqa: E402
 
 from bench import _window  # noqa: E402
-from socketproof.users import WebSocketUser, reported  # noqa: E402
+from socketproof import WebSocketUser, reported  # noqa: E402
 
 DATA = "0123456789"
 """The bare loop's payload: the frames are `42<id>["echo","0123456789"]` both ways."""

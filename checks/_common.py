@@ -142,10 +142,3 @@ def clip(ranges: list[list[int]], limit: int = 20) -> list[list[int]]:
     """Evidence ranges, capped."""
     return ranges[:limit]
 
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def first_of(samples: list[dict], key: str) -> Any:
-    return samples[0].get(key) if samples else None

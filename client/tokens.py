@@ -10,8 +10,7 @@ from typing import Any
 
 import jwt
 
-DEFAULT_SECRET = "socketproof-development-secret-change-me"
-"""The reference server's documented default `jwt_secret`."""
+from server.config import DEFAULT_SECRET  # the reference server's documented default `jwt_secret`
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -33,7 +32,7 @@ def mint_token(
 ) -> str:
     """Sign `{sub, iat, exp=now+ttl, aud?, **claims}`.
 
-    `secret=None` uses `default_secret()`. Extra claims override the defaults, and a
+    `secret=None` (or empty) uses `default_secret()`. Extra claims override the defaults, and a
     claim given as None is left out, so bad tokens are one call away:
     `mint_token(s, "u", exp=None)` has no `exp`, `ttl=-10` is already expired,
     `algorithm="none"` is unsigned.
@@ -46,7 +45,7 @@ def mint_token(
     payload = {key: value for key, value in payload.items() if value is not None}
     if algorithm.lower() == "none":
         return jwt.encode(payload, None, algorithm="none")
-    return jwt.encode(payload, secret if secret is not None else default_secret(), algorithm=algorithm)
+    return jwt.encode(payload, secret or default_secret(), algorithm=algorithm)
 
 
 def mint_admin_token(secret: str | None = None, sub: str = "admin", **kwargs: Any) -> str:

@@ -3,7 +3,7 @@
 from locust import task
 
 from client.adapter import ROUND_TRIP
-from socketproof.users import WebSocketUser, reported
+from socketproof import WebSocketUser, reported
 
 
 class ChatUser(WebSocketUser):

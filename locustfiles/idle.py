@@ -5,7 +5,7 @@ from locust import constant, task
 from client import ProtocolClient
 from client.errors import ConnectionClosed
 from client.transport import State
-from socketproof.users import WebSocketUser, reported
+from socketproof import WebSocketUser, reported
 
 REFRESH_EVERY = 5
 """One tick in five refreshes the token where the protocol can (socketproof: every 10 s at the

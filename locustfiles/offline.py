@@ -12,7 +12,7 @@ from locust import task
 from client import Client
 from client.adapter import RESUME
 from client.transport import State
-from socketproof.users import WebSocketUser, reported
+from socketproof import WebSocketUser, reported
 
 AWAY_SECONDS = (0.5, 2.0)
 """How long the user stays away: short, so an 8 s run resumes a few times."""

@@ -5,7 +5,7 @@ from locust import task
 
 from client.adapter import RESUME
 from client.errors import ProtocolError
-from socketproof.users import WebSocketUser, reported
+from socketproof import WebSocketUser, reported
 
 
 class ReconnectUser(WebSocketUser):

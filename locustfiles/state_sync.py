@@ -3,7 +3,7 @@
 from locust import task
 
 from client.adapter import VERSIONED_STATE
-from socketproof.users import WebSocketUser, reported
+from socketproof import WebSocketUser, reported
 
 
 class StateSyncUser(WebSocketUser):

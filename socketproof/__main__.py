@@ -11,7 +11,7 @@ import sys
 
 from locust.argument_parser import get_parser
 
-import socketproof.plugin  # noqa: F401  (registers the options on Locust's parser)
+import socketproof.run.plugin  # noqa: F401  (registers the options on Locust's parser)
 
 
 def main(argv: list[str] | None = None) -> int:

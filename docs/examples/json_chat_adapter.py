@@ -1,6 +1,6 @@
 """A custom JSON chat protocol as a Socketproof adapter: the worked example of docs/adapters.md.
 
-The protocol (tests/support/json_chat_server.py speaks it):
+The protocol (apps/json_chat_server.py speaks it):
   client -> {"op": "join", "room": R}                 server -> {"op": "joined", "room": R}
   client -> {"op": "publish", "room": R, "body": B}   every member of R -> {"op": "message", "room": R, "body": B}
   client -> {"op": "echo", "ref": N, "body": B}       server -> {"op": "echo", "ref": N, "body": B}

@@ -1,4 +1,4 @@
-"""The capacity check's own options (registered with the rest by socketproof.options)."""
+"""The capacity check's own options (registered with the rest by socketproof.run.options)."""
 
 from __future__ import annotations
 

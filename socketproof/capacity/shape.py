@@ -29,8 +29,8 @@ from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 from checks import History
 from socketproof.capacity import report
 from socketproof.capacity import steps as cap
-from socketproof.judge import judge
-from socketproof.run import RunState
+from socketproof.run.context import RunContext
+from socketproof.verdicts.judge import judge
 
 log = logging.getLogger("socketproof")
 
@@ -81,7 +81,7 @@ class LocustProbe:
             for live in list(self.checker.live_histories.values()):
                 history = history.merge(live)
             return history
-        return RunState.of(self.environment).recorder.history()
+        return RunContext.of(self.environment).state().recorder.history()
 
     def cpu(self) -> float | None:
         runner = self.runner

@@ -19,8 +19,8 @@ from locust.stats import calculate_response_time_percentile, diff_response_time_
 from locust.util.timespan import parse_timespan
 
 from checks import UNKNOWN, check_timing, parse_threshold
-from socketproof.judge import PERCENTILES
-from socketproof.options import number_option
+from socketproof.run.options import number_option
+from socketproof.verdicts.judge import PERCENTILES
 
 RESULT_VERSION = 1
 DEFAULT_FAILURES = "failures<1%"

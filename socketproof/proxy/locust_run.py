@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from socketproof import embedded
 from socketproof.proxy.control import ProxyError, ProxyProcess, parse_upstream
 from socketproof.proxy.faults import FaultSpecError, parse_spec
 from socketproof.proxy.relay import format_counts
@@ -23,7 +21,6 @@ from socketproof.proxy.relay import format_counts
 log = logging.getLogger("socketproof")
 
 REPORT_NAME = "proxy-faults.json"
-_ATTRIBUTE = "socketproof_proxy"
 
 
 class RunProxy:
@@ -59,7 +56,7 @@ class RunProxy:
 
 
 def start_for_run(environment: Any) -> RunProxy | None:
-    """With --proxy-faults, put the proxy in front of environment.host; bad options end the run (exit 2)."""
+    """With --proxy-faults, put the proxy in front of environment.host (ValueError: bad options)."""
     parsed = environment.parsed_options
     text = str(getattr(parsed, "proxy_faults", "") or "").strip() if parsed is not None else ""
     if not text or not environment.host:
@@ -72,18 +69,15 @@ def start_for_run(environment: Any) -> RunProxy | None:
         parse_upstream(base)
         if seed is not None:
             seed = int(seed)
-    except (FaultSpecError, ProxyError, ValueError) as error:
-        _usage_error(f"--proxy-faults: {error}")
-        return None
+    except (FaultSpecError, ProxyError) as error:
+        raise ValueError(str(error)) from None
     process = ProxyProcess(base, spec.describe() if spec else "", seed)
     try:
         url = process.start()
     except RuntimeError as error:
-        _usage_error(f"--proxy-faults: {error}")
-        return None
+        raise ValueError(str(error)) from None
     report_dir = str(getattr(parsed, "checks_report", None) or "reports")
     run_proxy = RunProxy(process, target, report_dir)
-    setattr(environment, _ATTRIBUTE, run_proxy)
     environment.host = url + path
     log.info("fault proxy %s in front of %s (faults: %s)", url, base, spec.describe())
     environment.events.quitting.add_listener(lambda **_: run_proxy.stop())
@@ -91,20 +85,13 @@ def start_for_run(environment: Any) -> RunProxy | None:
     return run_proxy
 
 
-def target_behind(environment: Any) -> str:
+def target_behind(run_proxy: RunProxy | None, host: str | None) -> str:
     """The host the users' traffic really goes to: the proxy's target while the run's host is the
     proxy (the pre-flight asks the target itself: a proxy fault could drop its start-up)."""
-    run_proxy = getattr(environment, _ATTRIBUTE, None)
-    host = environment.host or ""
+    host = host or ""
     if run_proxy is not None and run_proxy.process.url and host.startswith(run_proxy.process.url):
         return run_proxy.target
     return host
-
-
-def counts(environment: Any) -> dict[str, Any] | None:
-    """The run's proxy counts once it stopped (None without --proxy-faults or before the end)."""
-    run_proxy = getattr(environment, _ATTRIBUTE, None)
-    return run_proxy.final if run_proxy is not None else None
 
 
 def split_host(host: str) -> tuple[str, str]:
@@ -112,10 +99,3 @@ def split_host(host: str) -> tuple[str, str]:
     parts = urlsplit(host.strip())
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     return urlunsplit((scheme, parts.netloc, "", "", "")), parts.path.rstrip("/")
-
-
-def _usage_error(message: str) -> None:
-    embedded.stop()
-    sys.stderr.write(f"locust: error: {message}\n")
-    sys.stderr.flush()
-    sys.exit(2)

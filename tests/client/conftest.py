@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.client.support import CHAT_PING_INTERVAL
-from tests.support.json_chat_server import chat_server
+from apps.json_chat_server import chat_server
 
 
 @pytest.fixture(scope="module")
 def chat_url() -> Iterator[str]:
-    """tests/support/json_chat_server.py on a free loopback port, pinging every 0.2 s; its
+    """apps/json_chat_server.py on a free loopback port, pinging every 0.2 s; its
     ws:// base URL. Stopped with SIGTERM afterwards: it must exit 0 by itself and free its port."""
     with chat_server("--ping-interval", str(CHAT_PING_INTERVAL)) as url:
         yield url

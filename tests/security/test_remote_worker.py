@@ -2,7 +2,7 @@
 
 A real master (`--proxy-faults`, so the run's host is the proxy on the master's 127.0.0.1) and a
 real worker process started by hand. The worker stands for one on another machine: its loopback
-identity (socketproof.loopback.identity, boot id and network namespace) is replaced before Locust
+identity (socketproof.target.loopback.identity, boot id and network namespace) is replaced before Locust
 starts, the one thing a second machine would change. A listener on the worker's "own" loopback
 cannot be told apart here, so the proof is that no user of the worker connected at all.
 
@@ -19,7 +19,7 @@ from tests.socketproof.support import ROOT, clean_environment, run_locust
 from tests.user.support import free_port, stop_group
 
 ELSEWHERE = (
-    "import sys, locust.main, socketproof.loopback as l; l.identity = lambda: 'another-machine'; "
+    "import sys, locust.main, socketproof.target.loopback as l; l.identity = lambda: 'another-machine'; "
     "sys.argv = ['locust'] + sys.argv[1:]; sys.exit(locust.main.main())"
 )
 

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from locust.argument_parser import LocustArgumentParser  # at import: gevent patches before any thread
 
-from socketproof.options import SECRET_OPTIONS, add_arguments
-from socketproof.secret_options import REDACTED, StartupSecrets, hide_in_form, redact
+from socketproof.run.arguments import add_arguments
+from socketproof.run.options import SECRET_OPTIONS
+from socketproof.run.secret_options import REDACTED, StartupSecrets, hide_in_form, redact
 from tests.socketproof.support import run_locust
 from tests.support.server import ServerHandle, running_server
 from tests.user.support import get_json, post_form, wait_until, web_ui

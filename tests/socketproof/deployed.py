@@ -12,7 +12,7 @@ from typing import Any
 
 from locust.argument_parser import get_parser
 
-from socketproof.options import add_arguments
+from socketproof.run.arguments import add_arguments
 from tests.support.server import ServerHandle, running_server
 from tests.support.tls_certs import Authority
 from tests.support.tls_front import TlsFront, server_context
@@ -25,7 +25,7 @@ def parse(*argv: str) -> Any:
     parser = get_parser()
     try:
         add_arguments(parser)
-    except argparse.ArgumentError:  # socketproof.plugin, once imported, adds them through Locust's event
+    except argparse.ArgumentError:  # socketproof.run.plugin, once imported, adds them through Locust's event
         pass
     return parser.parse_args(["--headless", *argv])
 

@@ -1,5 +1,5 @@
 """The custom-adapter example (docs/examples/json_chat_adapter.py) on a server nobody here wrote
-the WebSocket layer of (tests/support/json_chat_server.py, on the `websockets` library).
+the WebSocket layer of (apps/json_chat_server.py, on the `websockets` library).
 
 A clean run passes ordering, duplicates, loss, heartbeat (from WebSocket pings alone) and
 cleanup (from a Prometheus endpoint); state is UNKNOWN with its reason; each test switch of
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.socketproof.support import LocustRun, RunPool, run_locust
-from tests.support.json_chat_server import chat_server
+from apps.json_chat_server import chat_server
 
 ADAPTER = "docs/examples/json_chat_adapter.py:JsonChatAdapter"
 RUN = ["-u", "10", "-r", "10", "-t", "8s", "--protocol", ADAPTER]

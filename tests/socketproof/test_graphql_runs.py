@@ -1,7 +1,7 @@
 """Headless Locust runs with --protocol graphql-ws against the real strawberry-graphql app.
 
 The real runner, the real client and adapter, the app on a free loopback port as its own
-process (tests/support/graphql_app.py); one run at a time. The app's fault switches prove
+process (apps/graphql_app.py); one run at a time. The app's fault switches prove
 that each check can fail: the same run that passes on a clean app exits 1 on a faulty one.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.socketproof.support import LocustRun, run_locust
-from tests.support.graphql_app import METRIC_CONNECTIONS, AppHandle, running_app
+from apps.graphql_app import METRIC_CONNECTIONS, AppHandle, running_app
 
 SECRET = "graphql-run-secret-of-at-least-32-bytes"
 USERS = "6"

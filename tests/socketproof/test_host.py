@@ -63,7 +63,7 @@ def test_host_run_uses_the_given_server_and_starts_none(runs: RunPool, server: S
 
 
 def test_host_with_nothing_listening_stops_at_the_preflight_without_traceback(runs: RunPool) -> None:
-    """The pre-flight connection (socketproof/preflight.py) fails: one line, exit 2, no user starts.
+    """The pre-flight connection (socketproof/target/preflight.py) fails: one line, exit 2, no user starts.
     (tests/user/test_user_errors.py covers the other wrong targets.)"""
     run = runs.result("host-nothing")
     assert run.returncode == 2, run.describe()

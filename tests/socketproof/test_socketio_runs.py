@@ -1,9 +1,9 @@
-"""`locust --protocol socketio` against a real python-socketio server (tests/support/socketio_app.py):
+"""`locust --protocol socketio` against a real python-socketio server (apps/socketio_app.py):
 a clean run passes with true emit times, each broken-broadcast switch fails the check it breaks,
 and a wrong secret or a server that is not Socket.IO ends the run at the pre-flight (exit 2).
 
 One run at a time (each is Locust plus the app on a 2-core machine); the app is stopped after
-each run and must leave nothing behind (tests/support/app_child.py `running_child`).
+each run and must leave nothing behind (apps/app_child.py `running_child`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.socketproof.support import LocustRun, run_locust
-from tests.support.socketio_app import AppHandle, running_app
+from apps.socketio_app import AppHandle, running_app
 
 HEARTBEAT = {"ping_interval": 1, "ping_timeout": 2}
 """Engine.IO pings every second, so a 10 s run sees several and judges them."""

@@ -19,9 +19,9 @@ from typing import Any
 
 import jwt
 
+from server.config import DEFAULT_SECRET
 from server.process import ServerProcess
 
-DEFAULT_SECRET = "socketproof-development-secret-change-me"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import types
 
 import locust  # noqa: F401 - first: gevent monkey-patches before client imports ssl (via jwt)
 import pytest
 
 from client.errors import HandshakeRejected
-from socketproof import preflight, progress
-from socketproof.checking import pending
-from socketproof.options import LoadOptions, default_secret, resolve_secrets
+from client.tokens import DEFAULT_SECRET, default_secret
+from socketproof.run import progress
+from socketproof.run.options import LoadOptions
+from socketproof.run.secret_options import StartupSecrets
+from socketproof.target import preflight
+from socketproof.verdicts.run_checker import pending
 
 HOST = "ws://example.test:8765"
 
@@ -75,10 +79,12 @@ def test_secrets_come_from_the_environment_at_run_time_not_as_defaults(monkeypat
     monkeypatch.setenv("SOCKETPROOF_JWT_SECRET", "from-env")
     monkeypatch.setenv("SOCKETPROOF_ADMIN_TOKEN", "admin-from-env")
     parsed = types.SimpleNamespace(jwt_secret="", admin_token="")
-    resolve_secrets(parsed)
+    StartupSecrets.capture(parsed, os.environ).apply(parsed, embedded=False)
     assert (parsed.jwt_secret, parsed.admin_token) == ("from-env", "admin-from-env")
     given = types.SimpleNamespace(jwt_secret="given", admin_token="t")
-    resolve_secrets(given)
+    StartupSecrets.capture(given, os.environ).apply(given, embedded=False)
     assert (given.jwt_secret, given.admin_token) == ("given", "t")
     monkeypatch.delenv("SOCKETPROOF_JWT_SECRET")
-    assert default_secret() == LoadOptions().jwt_secret
+    nothing = types.SimpleNamespace(jwt_secret="", admin_token="")
+    StartupSecrets.capture(nothing, os.environ).apply(nothing, embedded=False)
+    assert nothing.jwt_secret == default_secret() == DEFAULT_SECRET and LoadOptions().jwt_secret == ""

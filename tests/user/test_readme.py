@@ -247,17 +247,17 @@ def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
 def foreign_server(protocol: str) -> Iterator[tuple[str, str]]:
     """A real server of `protocol` (the tests' own apps), with the README's secret: (ws URL, http URL)."""
     if protocol == "socketio":
-        from tests.support.socketio_app import running_app as socketio_app
+        from apps.socketio_app import running_app as socketio_app
 
         with socketio_app(SECRET) as app:
             yield app.url.replace("http://", "ws://"), app.url
     elif protocol == "graphql-ws":
-        from tests.support.graphql_app import running_app as graphql_app
+        from apps.graphql_app import running_app as graphql_app
 
         with graphql_app(SECRET) as app:
             yield app.url.replace("http://", "ws://"), app.url
     elif "json_chat_adapter" in protocol:
-        from tests.support.json_chat_server import chat_server
+        from apps.json_chat_server import chat_server
 
         with chat_server() as url:
             yield url, url.replace("ws://", "http://")

@@ -18,7 +18,7 @@ from client.adapter import Delivery, Event, Failed, Push, Ready, Reply, Send, Se
 from client.adapters import AdapterSettings
 from client.adapters.graphql_ws import GraphQLWSAdapter
 from client.tokens import mint_token
-from tests.support.graphql_app import AppHandle, running_app
+from apps.graphql_app import AppHandle, running_app
 
 SECRET = "graphql-smoke-secret-of-at-least-32-bytes"
 ECHO = "query($message: String!) { echo(message: $message) }"

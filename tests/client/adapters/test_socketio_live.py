@@ -1,4 +1,4 @@
-"""The Socket.IO adapter session against a real python-socketio server (tests/support/socketio_app.py),
+"""The Socket.IO adapter session against a real python-socketio server (apps/socketio_app.py),
 its frames moved by websocket-client: no Locust, no Socketproof client, nothing mocked."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from client.adapter import Delivery, Failed, KeepAlive, Ready, Reply, Send, Sess
 from client.adapters import AdapterSettings, build_adapter
 from client.adapters.socketio import SocketIOSession
 from tests.support.server import running_server
-from tests.support.socketio_app import AppHandle, running_app
+from apps.socketio_app import AppHandle, running_app
 
 DEADLINE = 10.0
 

@@ -376,10 +376,10 @@ def test_the_flags_reach_the_capacity_options_through_locusts_parser(tmp_path) -
     from locust.argument_parser import get_parser
 
     from socketproof.capacity.shape import options_from
-    from socketproof.options import add_arguments
+    from socketproof.run.arguments import add_arguments
 
     parser = get_parser()
-    if "--capacity" not in parser._option_string_actions:  # socketproof.plugin, once imported, adds them
+    if "--capacity" not in parser._option_string_actions:  # socketproof.run.plugin, once imported, adds them
         add_arguments(parser)
     checks = types.SimpleNamespace(thresholds=("echo:p95<50",), names=("loss", "timing"), report_dir="reports")
     assert options_from(parser.parse_args(["--headless"]), checks) is None  # off unless asked for

@@ -1,5 +1,5 @@
 """The fault proxy proves the checks on a server nobody on this team wrote: the `websockets`-library
-JSON chat server (tests/support/json_chat_server.py, no fault switch on) behind
+JSON chat server (apps/json_chat_server.py, no fault switch on) behind
 `--proxy-faults`, driven through the custom-adapter example. Each injected fault fails the
 check made for it, and the injected counts are consistent with the anomalies.
 """
@@ -12,7 +12,7 @@ import pytest
 
 from tests.socketproof.support import LocustRun, RunPool
 from tests.socketproof.test_custom_adapter_runs import ADAPTER
-from tests.support.json_chat_server import chat_server
+from apps.json_chat_server import chat_server
 
 RUN = ["-u", "10", "-r", "10", "-t", "9s", "--protocol", ADAPTER, "--proxy-seed", "3"]
 
