@@ -22,6 +22,10 @@ TEXT, BINARY, PING, PONG, CLOSE = "text", "binary", "ping", "pong", "close"
 """Message kinds `FrameDecoder.feed` returns: (kind, payload); text payloads are str, a
 close's payload is (code or None, reason)."""
 
+MAX_FRAGMENTS = 65536
+"""Fragments one message may come in: each costs a list entry and an object (~50 bytes) besides
+its payload, so 64 MiB in one-byte fragments would take gigabytes; 64 MiB in 1 KiB ones fits."""
+
 _NATIVE = sys.byteorder
 _LEN16 = struct.Struct("!BBH").pack
 _LEN64 = struct.Struct("!BBQ").pack
@@ -90,13 +94,15 @@ ENCODER = FrameEncoder()
 class FrameDecoder:
     """Server frames to whole messages. `feed()` raises FramingError on a protocol violation."""
 
-    __slots__ = ("_buf", "_proto", "_parts", "_max")
+    __slots__ = ("_buf", "_proto", "_parts", "_size", "_max", "_max_parts")
 
-    def __init__(self, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_message_bytes: int = 64 * 1024 * 1024, max_fragments: int = MAX_FRAGMENTS) -> None:
         self._buf = bytearray()
         self._proto: FrameProtocol | None = None  # made when a frame needs it (client=True: unmasked frames)
         self._parts: list[str | bytes] | None = None  # a fragmented message in progress
+        self._size = 0  # its length so far: a running total, as summing the parts per fragment is quadratic
         self._max = max_message_bytes
+        self._max_parts = max_fragments
 
     def feed(self, data: bytes) -> list[tuple[str, object]]:
         buf = self._buf
@@ -164,9 +170,13 @@ class FrameDecoder:
         parts = self._parts
         if parts is None:
             parts = self._parts = [opcode.name]  # type: ignore[list-item]
-        parts.append(payload)
-        if sum(len(p) for p in parts[1:]) > self._max:
+            self._size = 0
+        self._size += len(payload)
+        if self._size > self._max:
             raise FramingError(1009, f"a message over the limit of {self._max} bytes")
+        if len(parts) > self._max_parts:  # parts[0] is the kind: this would be fragment max + 1
+            raise FramingError(1009, f"a message in over {self._max_parts} fragments")
+        parts.append(payload)
         if not finished:
             return
         self._parts = None

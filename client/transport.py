@@ -3,9 +3,9 @@
 Connect (URL, headers, subprotocols, origin), one receive loop, whole messages handed to
 the `listener` (see `Listener`), server pings answered (or not: `answer_pings`) and timed, a clean close
 (`close()`) versus an abrupt end (`drop()`), and the connection's `State`. The upgrade
-is websocket-client's public `WebSocket.connect` (it reads the response byte by byte,
-so nothing after it is read ahead); from then on the raw socket is ours and the frames
-go through client/framing.py.
+is websocket-client's (client/upgrade.py bounds its time and size; it reads the response
+byte by byte, so nothing after it is read ahead); from then on the raw socket is ours and
+the frames go through client/framing.py.
 
 The loop runs in a thread started with `threading`: plain threads in tests, greenlets
 under Locust (gevent patches `threading` and `socket`). Every wait has a timeout.
@@ -14,6 +14,7 @@ under Locust (gevent patches `threading` and `socket`). Every wait has a timeout
 from __future__ import annotations
 
 import _socket
+import collections
 import dataclasses
 import enum
 import logging
@@ -26,9 +27,9 @@ from array import array
 from collections.abc import Sequence
 from time import perf_counter
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from websocket import (
-    WebSocket,
     WebSocketAddressException,
     WebSocketBadStatusException,
     WebSocketException,
@@ -37,6 +38,7 @@ from websocket import (
 
 from client.errors import ConnectionClosed, HandshakeRejected, SocketproofError, Timeout
 from client.framing import BINARY, CLOSE, ENCODER, PING, TEXT, FrameDecoder, FramingError, masked_text_frame
+from client.upgrade import upgrade
 from client.waiting import gevent_patched
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,10 @@ RECV_SIZE = 65536
 PING_TIMES_LIMIT = 16
 """Server ping times kept per connection: enough to see intervals (the recorder keeps the
 statistics), at a quarter of the memory of 64."""
+BACKLOG_LIMIT = 1024 * 1024
+"""Bytes of replies (pongs, a protocol's own ping answers, a close) that the hub could not write
+at once, held for a greenlet to finish; past it the server is not reading and the connection
+fails (1008). Pongs do not pile up: only the latest ping needs one (RFC 6455 5.5.3)."""
 
 
 _STATE_LOCK = threading.Lock()
@@ -100,7 +106,7 @@ class Transport:
 
     __slots__ = ("timeout", "ssl_context", "label", "listener", "answer_pings",
                  "ping_times", "handshake_response", "_close_info", "_max", "_state", "_sock", "_watcher",
-                 "_decoder", "_send_lock", "_closed_evt", "_done")
+                 "_decoder", "_send_lock", "_closed_evt", "_done", "_backlog")
 
     def __init__(
         self,
@@ -113,7 +119,7 @@ class Transport:
     ) -> None:
         self.timeout = timeout
         self.ssl_context = ssl_context
-        """For wss://: who is trusted, which client certificate (socketproof/tls.py); None: the system's."""
+        """For wss://: who is trusted, which client certificate (socketproof/target/tls.py); None: the system's."""
         self.label = label
         self.listener = listener
         self.answer_pings = True
@@ -131,6 +137,7 @@ class Transport:
         self._send_lock = threading.Lock()
         self._closed_evt: Any = None  # a threading.Event, made only for someone who waits
         self._done = True  # closed and the listener told: what wait_closed() waits for
+        self._backlog: _Backlog | None = None  # replies the hub could not write, while a greenlet finishes them
 
     @property
     def close_info(self) -> ConnectionClosed:
@@ -161,35 +168,24 @@ class Transport:
             if self._closed_evt is not None:
                 self._closed_evt.clear()
         sslopt = {"context": self.ssl_context} if self.ssl_context is not None else None
-        ws = WebSocket(skip_utf8_validation=True, sslopt=sslopt)
         header = dict(headers or {})
         if subprotocols:  # offered as a plain header: the choice is checked below, by RFC 6455's rule
             header["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
         try:
-            ws.connect(
-                url,
-                header=header,
-                timeout=self.timeout,
-                origin=origin,
-                suppress_origin=origin is None,
-                redirect_limit=0,
-            )
+            sock, status, answer = upgrade(url, shown_url(url), timeout=self.timeout, header=header, origin=origin,
+                                           sslopt=sslopt)
         except BaseException as exc:
             self._set_closed(ConnectionClosed(None, "handshake failed"))
-            _close_quietly(ws.sock)
             raise _handshake_error(exc, url) from None
-        sock = ws.sock
-        answer = dict(ws.headers or {})
         chosen = (answer.get("sec-websocket-protocol") or "").strip() or None
         if chosen is not None and chosen not in subprotocols:
             self._set_closed(ConnectionClosed(None, "handshake failed"))
             _close_quietly(sock)
             offered = ", ".join(subprotocols) or "none"
-            raise HandshakeRejected(101, "bad_subprotocol", f"{url}: the server chose subprotocol {chosen!r}; "
-                                    f"offered: {offered}")
-        response = HandshakeResponse(int(ws.status or 0), answer, chosen)
+            raise HandshakeRejected(101, "bad_subprotocol",
+                                    f"{shown_url(url)}: the server chose subprotocol {chosen!r}; offered: {offered}")
+        response = HandshakeResponse(status, answer, chosen)
         self.handshake_response = response
-        del ws  # its gevent socket wrapper too, when _watch() takes the bare socket
         sock.settimeout(self.timeout)
         green = self._watchable(sock)
         if green:
@@ -219,10 +215,10 @@ class Transport:
             raise self.not_open()
         self._write(sock, ENCODER.ping(payload))
 
-    def _write(self, sock: Any, data: bytes) -> None:
+    def _write(self, sock: Any, data: bytes, pong: bool = False) -> None:
         watched = self._watcher is not None
         if watched and _in_hub():
-            self._write_from_hub(sock, data)
+            self._write_from_hub(sock, data, pong)
             return
         try:
             with self._send_lock:
@@ -233,6 +229,8 @@ class Transport:
         except TimeoutError:
             raise Timeout("send blocked") from None
         except OSError as exc:
+            if self._state is State.CLOSED:  # released while the send waited: say how it ended
+                raise self.close_info from None
             raise ConnectionClosed(None, f"send failed: {exc}") from None
 
     def _green_send_all(self, sock: Any, data: bytes) -> None:
@@ -245,32 +243,61 @@ class Transport:
             except BlockingIOError:
                 _wait_writable(sock.fileno(), self.timeout)
 
-    def _write_from_hub(self, sock: socket.socket, data: bytes) -> None:
-        """A pong or close sent from `_readable` (in the hub, which must not wait): written
-        at once when the socket takes it, else finished by a greenlet of its own."""
+    def _write_from_hub(self, sock: socket.socket, data: bytes, pong: bool) -> None:
+        """A pong, a close or an adapter's reply sent from `_readable`, in the hub, which must never
+        wait (gevent raises BlockingSwitchOutError there): written at once when nothing is queued
+        and the socket takes it, else queued for a greenlet of its own to finish, in order."""
+        backlog = self._backlog
+        if backlog is not None:  # earlier replies are still waiting: this one goes after them
+            self._queue(sock, backlog, data, pong)
+            return
         lock = self._send_lock
         if not lock.acquire(blocking=False):  # a user greenlet is sending: queue behind it
-            threading.Thread(target=self._write, args=(sock, data), daemon=True).start()
+            self._start_backlog(sock, data, pong, locked=False)
             return
+        view = memoryview(data)
         try:
-            view = memoryview(data)
             while view:
                 view = view[os.write(sock.fileno(), view):]
-        except BlockingIOError:
-            threading.Thread(target=self._write_rest, args=(sock, bytes(view)), daemon=True).start()
-            return  # the lock goes with the rest of the frame
+        except BlockingIOError:  # the lock goes with the rest of the frame
+            self._start_backlog(sock, bytes(view), pong and len(view) == len(data), locked=True)
+            return
         except OSError as exc:
             lock.release()
             raise ConnectionClosed(None, f"send failed: {exc}") from None
         lock.release()
 
-    def _write_rest(self, sock: Any, data: bytes) -> None:
+    def _start_backlog(self, sock: socket.socket, data: bytes, pong: bool, locked: bool) -> None:
+        backlog = self._backlog = _Backlog()
+        backlog.add(data, pong)
+        _spawn(self._drain, sock, backlog, locked)
+
+    def _queue(self, sock: socket.socket, backlog: _Backlog, data: bytes, pong: bool) -> None:
+        """Queue one more reply; past BACKLOG_LIMIT the server is not reading: fail the connection."""
+        if not backlog.add(data, pong):
+            self._abort(sock, f"over {BACKLOG_LIMIT} bytes of replies waiting: the server is not reading")
+            raise self.close_info
+
+    def _drain(self, sock: socket.socket, backlog: _Backlog, locked: bool) -> None:
+        """The greenlet that finishes what the hub could not write. A server that takes nothing for
+        `timeout` s fails the connection (1008): a frame half written leaves nothing to save."""
+        lock = self._send_lock
         try:
-            self._green_send_all(sock, data)
-        except OSError:
-            pass  # the read side notices a broken connection
+            while not locked:  # a user's send holds it; each of its waits ends within `timeout`
+                locked = lock.acquire(timeout=self.timeout)
+                if self._state is State.CLOSED:
+                    return
+            frames = backlog.frames
+            while frames:
+                self._green_send_all(sock, backlog.take())
+        except OSError as exc:  # TimeoutError too: nothing taken for `timeout` s
+            if self._state is not State.CLOSED:
+                self._abort(sock, f"a reply blocked for {self.timeout:g}s: the server is not reading ({exc})")
         finally:
-            self._send_lock.release()
+            if self._backlog is backlog:
+                self._backlog = None
+            if locked:
+                lock.release()
 
     def not_open(self) -> ConnectionClosed:
         if self._state is State.CLOSED:
@@ -380,8 +407,10 @@ class Transport:
                     self._release(sock)
                     return
         except Exception as error:  # noqa: BLE001 - _ended() sorts it out
-            self._ended(sock, error)
-            self._release(sock)
+            try:
+                self._ended(sock, error)
+            finally:  # whatever happened: never a watcher left on a connection nobody reads
+                self._release(sock)
 
     def _consume(self, sock: socket.socket, decoder: FrameDecoder, data: bytes) -> bool:
         """Hand over what `data` completes; False once the connection ended (EOF or close frame)."""
@@ -413,6 +442,8 @@ class Transport:
             self._fail(sock, error.code, error.reason)
         elif isinstance(error, OSError):
             self._finish(sock, None, "", "abrupt")
+        elif isinstance(error, SocketproofError) and self._state is State.CLOSED:
+            pass  # a handler's reply found the connection failed (e.g. past BACKLOG_LIMIT): ended already
         else:  # a bug in a handler must not leave requests waiting forever
             log.error("socketproof transport %s: receive failed", self.label, exc_info=error)
             self._fail(sock, 1011, "client error")
@@ -423,7 +454,7 @@ class Transport:
         self.listener.ping_received(t)
         if self.answer_pings:
             try:
-                self._write(sock, ENCODER.pong(payload))
+                self._write(sock, ENCODER.pong(payload), pong=True)
             except SocketproofError:
                 pass  # the read side will notice the broken connection
 
@@ -446,12 +477,18 @@ class Transport:
         self._release(sock)
 
     def _fail(self, sock: socket.socket, code: int, reason: str) -> None:
-        """The server broke the protocol: close with `code` and end TCP."""
+        """The server broke the protocol (or a handler failed): close with `code` and end TCP."""
         try:
             self._write(sock, ENCODER.close(code, reason[:100]))
-        except (SocketproofError, ValueError):
+        except Exception:  # noqa: BLE001 - the close frame is a courtesy; ending is not
             pass
-        self._finish(sock, code, reason, "client")
+        finally:
+            self._finish(sock, code, reason, "client")
+            self._release(sock)
+
+    def _abort(self, sock: socket.socket, reason: str) -> None:
+        """The server takes nothing we send: end TCP (no close frame would get through)."""
+        self._finish(sock, 1008, reason, "client")
         self._release(sock)
 
     def _finish(self, sock: socket.socket, code: int | None, reason: str, initiator: str) -> None:
@@ -472,6 +509,7 @@ class Transport:
         if watcher is not None:
             watcher.stop()
             watcher.close()
+            _end_write_wait(sock.fileno())
         self._decoder = None
         _close_quietly(sock)
 
@@ -480,6 +518,45 @@ class Transport:
             self._state = State.CLOSED
             self._close_info = info
         self._set_done()
+
+
+class _Backlog:
+    """Replies the hub could not write, in order, and their bytes; made only when needed."""
+
+    __slots__ = ("frames", "size", "pong")
+
+    def __init__(self) -> None:
+        self.frames: collections.deque[bytes] = collections.deque()
+        self.size = 0
+        self.pong = False  # the last frame queued is a pong nobody started writing
+
+    def add(self, data: bytes, pong: bool) -> bool:
+        """Queue `data`; a pong replaces a waiting one. False, queuing nothing, past BACKLOG_LIMIT."""
+        frames = self.frames
+        if pong and self.pong:
+            self.size += len(data) - len(frames[-1])
+            frames[-1] = data
+            return True
+        if frames and self.size + len(data) > BACKLOG_LIMIT:
+            return False
+        frames.append(data)
+        self.size += len(data)
+        self.pong = pong
+        return True
+
+    def take(self) -> bytes:
+        data = self.frames.popleft()
+        self.size -= len(data)
+        if not self.frames:
+            self.pong = False
+        return data
+
+
+def _spawn(function: Any, *args: Any) -> None:
+    """Start a greenlet from the hub, which must not wait for it to start (Thread.start() does)."""
+    from gevent import spawn
+
+    spawn(function, *args)
 
 
 def _bare(sock: Any) -> socket.socket:
@@ -491,20 +568,53 @@ def _bare(sock: Any) -> socket.socket:
     return bare
 
 
+class _WriteWait:
+    """A send parked until its socket takes bytes again (one at a time: the send lock)."""
+
+    __slots__ = ("watcher", "greenlet", "waiting")
+
+    def __init__(self, watcher: Any, greenlet: Any) -> None:
+        self.watcher = watcher
+        self.greenlet = greenlet
+        self.waiting = True
+
+    def wake(self) -> None:
+        if self.waiting:  # not woken by its own watcher or timer meanwhile
+            self.greenlet.switch(True)
+
+
+_WRITE_WAITS: dict[int, _WriteWait] = {}
+"""Descriptor -> the send waiting on it, so `_release` can end the wait before the descriptor
+goes: libev aborts the process when a watcher is left on a closed descriptor."""
+
+
 def _wait_writable(fd: int, timeout: float) -> None:
-    """Park this greenlet until `fd` takes bytes again; TimeoutError after `timeout` s."""
+    """Park this greenlet until `fd` takes bytes again (or its connection is released: the next
+    send then fails); TimeoutError after `timeout` s."""
     hub = _GREEN[0]()  # type: ignore[index]
     watcher = hub.loop.io(fd, 2)
     timer = hub.loop.timer(timeout)
     current = _GREEN[1]()  # type: ignore[index]
+    wait = _WRITE_WAITS[fd] = _WriteWait(watcher, current)
     try:
         watcher.start(current.switch, True)
         timer.start(current.switch, False)
         if not hub.switch():
             raise TimeoutError("send blocked")
     finally:
+        wait.waiting = False
+        if _WRITE_WAITS.get(fd) is wait:
+            del _WRITE_WAITS[fd]
         watcher.close()
         timer.close()
+
+
+def _end_write_wait(fd: int) -> None:
+    """Before `fd` is closed: stop the watcher of a send waiting on it and wake that send."""
+    wait = _WRITE_WAITS.pop(fd, None)
+    if wait is not None:
+        wait.watcher.stop()
+        _GREEN[0]().loop.run_callback(wait.wake)  # type: ignore[index]
 
 
 def _close_quietly(sock: socket.socket | None) -> None:
@@ -520,8 +630,16 @@ def _close_quietly(sock: socket.socket | None) -> None:
         pass
 
 
+def shown_url(url: str) -> str:
+    """The URL as error texts may carry it: no query (a --token-query token, a --query key), no
+    user:password. Locust keys failures on the text, so the Failures tab, --html and --csv show it."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
 def _handshake_error(exc: BaseException, url: str) -> SocketproofError:
-    """websocket-client's handshake failures, as the client's errors."""
+    """websocket-client's handshake failures, as the client's errors (the URL as shown_url)."""
+    url = shown_url(url)
     if isinstance(exc, WebSocketBadStatusException):
         return HandshakeRejected.from_response(exc.status_code, exc.resp_body, exc.resp_headers)
     if isinstance(exc, (WebSocketTimeoutException, TimeoutError)):

@@ -134,6 +134,9 @@ def rejected(url: str, host: str, options: LoadOptions, error: HandshakeRejected
             True,
             f"{url} is not a WebSocket endpoint ({answer}): check --host (the WebSocket server) and --ws-path",
         )
+    if error.code == "response_too_large":  # a head or refusal body past the client's caps: no usable target
+        return Finding(True, f"{url} answered the upgrade with more than the client reads ({error.message}): "
+                             "check --host (is it a WebSocket server?)")
     if error.code == "not_found" and options.ws_path and host.rstrip("/").endswith(options.ws_path):
         bare = host.rstrip("/")[: -len(options.ws_path)]
         return Finding(True, f"{url} not found (404): give --host without the path, e.g. {bare}")

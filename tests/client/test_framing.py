@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +19,7 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFail
 from client.framing import (
     BINARY,
     CLOSE,
+    MAX_FRAGMENTS,
     PING,
     PONG,
     TEXT,
@@ -332,3 +334,40 @@ def test_close_frames_give_code_and_reason() -> None:
     decoder = FrameDecoder()
     assert decoder.feed(server_frame(OP_CLOSE, close_payload(4000, "żegnaj"))) == [(CLOSE, (4000, "żegnaj"))]
     assert FrameDecoder().feed(server_frame(OP_CLOSE, b"")) == [(CLOSE, (None, ""))]
+
+
+def test_a_fragmented_message_is_counted_as_a_running_total_that_starts_again_with_each_message() -> None:
+    decoder = FrameDecoder(max_message_bytes=100)
+    at_limit = (server_frame(OP_TEXT, b"a" * 40, fin=False) + server_frame(CONT, b"b" * 40, fin=False)
+                + server_frame(CONT, b"c" * 20))
+    for _ in range(2):  # the second message is not charged for the first
+        assert decoder.feed(at_limit) == [(TEXT, "a" * 40 + "b" * 40 + "c" * 20)]
+    with pytest.raises(FramingError) as caught:
+        decoder.feed(server_frame(OP_BINARY, b"x" * 50, fin=False) + server_frame(CONT, b"y" * 51))
+    assert (caught.value.code, caught.value.reason) == (1009, "a message over the limit of 100 bytes")
+
+
+def test_a_message_in_more_fragments_than_max_fragments_is_1009() -> None:
+    decoder = FrameDecoder(max_fragments=4)
+    four = b"".join(server_frame(OP_BINARY if i == 0 else CONT, str(i).encode(), fin=i == 3) for i in range(4))
+    for _ in range(2):  # at the limit, and the count starts again with the next message
+        assert decoder.feed(four) == [(BINARY, b"0123")]
+    empty = server_frame(OP_TEXT, b"", fin=False) + server_frame(CONT, b"", fin=False) * 4  # no bytes, 5 fragments
+    with pytest.raises(FramingError) as caught:
+        decoder.feed(empty)
+    assert (caught.value.code, caught.value.reason) == (1009, "a message in over 4 fragments")
+    endless = server_frame(OP_BINARY, b"", fin=False) + server_frame(CONT, b"", fin=False) * MAX_FRAGMENTS
+    with pytest.raises(FramingError) as caught:  # the default bound: empty fragments never reach the byte cap
+        FrameDecoder().feed(endless)
+    assert caught.value.reason == f"a message in over {MAX_FRAGMENTS} fragments"
+
+
+def test_16k_one_byte_fragments_cost_well_under_a_second_of_cpu() -> None:
+    """Issue 24, finding 5: summing every fragment on each new one made this 48 KiB take ~5 s."""
+    count = 16 * 1024
+    stream = server_frame(OP_TEXT, b"a", fin=False) + server_frame(CONT, b"b", fin=False) * (count - 2)
+    stream += server_frame(CONT, b"c")
+    cpu = time.process_time()
+    assert FrameDecoder().feed(stream) == [(TEXT, "a" + "b" * (count - 2) + "c")]
+    cpu = time.process_time() - cpu
+    assert cpu < 0.5, f"{cpu:.2f}s"

@@ -159,3 +159,36 @@ def test_an_odd_start_up_is_fatal_too() -> None:
     adapter = build_run_adapter(None, LoadOptions())
     finding = preflight.started_wrong("ws://h/ws", adapter, SocketproofError("closed while starting"))
     assert finding.fatal and "did not start as the socketproof protocol says" in finding.message
+
+
+@contextlib.contextmanager
+def endless_header_server() -> Iterator[str]:
+    """Answers an upgrade with a status line and then one header that never ends (issue 24, finding 6)."""
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nX-Pad: ")
+            with contextlib.suppress(OSError):
+                for _ in range(200):  # 200 x 1 KiB: past the client's 64 KiB head cap, bounded
+                    self.wfile.write(b"a" * 1024)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def test_an_answer_past_the_clients_head_cap_is_fatal_and_names_host() -> None:
+    with endless_header_server() as url:
+        finding = check(url)
+    assert finding is not None and finding.fatal, finding
+    assert "more than the client reads" in finding.message and "check --host" in finding.message
