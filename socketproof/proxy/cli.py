@@ -16,6 +16,7 @@ from pathlib import Path
 
 from socketproof.proxy.control import READY_MARK, ProxyError, parse_listen, parse_upstream
 from socketproof.proxy.faults import KNOWN, FaultSpecError, parse_spec
+from socketproof.proxy.limits import MAX_MESSAGE_BYTES, QUEUE_BYTES, WRITE_TIMEOUT, LimitError, Limits
 
 EPILOG = (
     "fault spec: comma list of [up:|down:]NAME[=VALUE][@PROBABILITY]; down = server->client, "
@@ -48,6 +49,14 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds (default: at SIGINT/SIGTERM)"
     )
+    parse.add_argument("--max-message-bytes", type=int, default=MAX_MESSAGE_BYTES,
+                       help="close both sides with 1009 past this many bytes in one message, after inflating "
+                            f"(default {MAX_MESSAGE_BYTES}, the client's cap)")
+    parse.add_argument("--queue-bytes", type=int, default=QUEUE_BYTES,
+                       help=f"data bytes queued per direction before reading waits (default {QUEUE_BYTES})")
+    parse.add_argument("--write-timeout", type=float, default=WRITE_TIMEOUT,
+                       help="close both sides when a peer takes no bytes for this many seconds "
+                            f"(default {WRITE_TIMEOUT:g})")
     parse.add_argument("--counts-file", default="", help="also write the final counts as JSON here")
     parse.add_argument("--verbose", action="store_true", help="log every connection's end")
     return parse
@@ -59,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         listen = parse_listen(args.listen)
         upstream = parse_upstream(args.upstream)
         spec = parse_spec(args.faults)
-    except (ProxyError, FaultSpecError) as error:
+        limits = Limits(args.max_message_bytes, args.queue_bytes, args.write_timeout)
+    except (ProxyError, FaultSpecError, LimitError) as error:
         fail(str(error))
         return 2
     if args.duration is not None and not 0 < args.duration <= 7 * 24 * 3600:
@@ -71,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from socketproof.proxy.relay import RelayServer, format_counts
 
-    server = RelayServer(upstream, spec, args.seed, listen)
+    server = RelayServer(upstream, spec, args.seed, listen, limits)
     try:
         url = server.start()
     except OSError as error:

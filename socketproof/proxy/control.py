@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from server.process import ChildProcess
 from socketproof.proxy.faults import FaultSpec, parse_spec
+from socketproof.proxy.limits import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_MARK = "proxy listening on "
@@ -74,12 +75,18 @@ class FaultProxy:
     """A proxy on a daemon thread with its own gevent hub; a context manager, or start()/stop()."""
 
     def __init__(
-        self, upstream: str, spec: str | FaultSpec = "", seed: int | None = None, listen: str = "127.0.0.1:0"
+        self,
+        upstream: str,
+        spec: str | FaultSpec = "",
+        seed: int | None = None,
+        listen: str = "127.0.0.1:0",
+        limits: Limits | None = None,
     ) -> None:
         self.upstream = parse_upstream(upstream)
         self.spec = spec if isinstance(spec, FaultSpec) else parse_spec(spec)
         self.seed = seed
         self.listen = parse_listen(listen)
+        self.limits = limits or Limits()
         self.url = ""
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -105,7 +112,7 @@ class FaultProxy:
         try:
             self._hub = gevent.get_hub()
             self._stop = gevent.event.Event()
-            self._server = RelayServer(self.upstream, self.spec, self.seed, self.listen)
+            self._server = RelayServer(self.upstream, self.spec, self.seed, self.listen, self.limits)
             self.url = self._server.start()
         except BaseException as error:  # noqa: BLE001 - reported by start()
             self._error = error
@@ -172,12 +179,20 @@ class ProxyProcess(ChildProcess):
 
     ready_mark = READY_MARK
 
-    def __init__(self, upstream: str, spec: str = "", seed: int | None = None, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        spec: str = "",
+        seed: int | None = None,
+        extra: tuple[str, ...] = (),
+        limits: Limits | None = None,
+    ) -> None:
         super().__init__()
         self.upstream = upstream
         self.spec = spec
         self.seed = seed
         self.extra = extra
+        self.limits = limits
         self.url = ""
         self._report = Path(tempfile.mkdtemp(prefix="socketproof-proxy-")) / "counts.json"
 
@@ -187,6 +202,8 @@ class ProxyProcess(ChildProcess):
             command += ["--faults", self.spec]
         if self.seed is not None:
             command += ["--seed", str(self.seed)]
+        if self.limits is not None:
+            command += self.limits.args()
         return [*command, "--counts-file", str(self._report), *self.extra]
 
     def start(self, timeout: float = START_TIMEOUT) -> str:

@@ -10,11 +10,18 @@ Anything that is not an upgrade (e.g. `GET /stats`) is relayed as plain bytes.
 
 Frames a peer sends that break RFC 6455 are answered by the proxy as an endpoint would: a
 close frame with wsproto's code (1002, 1007, ...) to that peer, and the same code to the other.
+
+Every connection is bounded (limits.py): a message over `max_message_bytes` (after inflating)
+closes both sides with 1009, each leg queues at most `queue_bytes` of data, and a peer that
+takes no bytes for `write_timeout` seconds gets both TCP legs closed. Each is counted in
+`counts()["limits"]` (`up:message_too_big`, `down:write_timeout`, ...) and logged.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import functools
 import logging
 import socket
 import time
@@ -22,15 +29,16 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.pool
 import gevent.queue
 from gevent import socket as gsocket
 from gevent.server import StreamServer
-from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
 from socketproof.proxy import handshake
 from socketproof.proxy.faults import DIRECTIONS, ConnectionFaults, FaultSpec, Message, Tally
+from socketproof.proxy.limits import TOO_BIG_REASON, BoundedDeflate, Limits, text_size
 
 log = logging.getLogger("socketproof.proxy")
 
@@ -41,41 +49,107 @@ CONNECT_TIMEOUT = 5.0
 CLOSE_LINGER = 5.0
 """Seconds both TCP legs may stay open after close frames went both ways."""
 QUEUE_MAX = 4096
-"""Frames waiting per leg before the reading side is held back (backpressure)."""
+"""Frames waiting per leg before the reading side is held back (backpressure); bytes: Limits.queue_bytes."""
 FAIL_GRACE = 0.2
 """Seconds the other side gets to answer the frames before a bad one, before the proxy closes it."""
 TICK = 0.1
 """Seconds between checks for held messages (reorder) whose hold ran out."""
 
 
+class WriteTimeout(TimeoutError):
+    """A peer took no bytes for the write timeout (it stopped reading)."""
+
+
+def send_within(sock: Any, data: bytes | bytearray, timeout: float) -> None:
+    """sendall(), but WriteTimeout when the peer takes nothing for `timeout` seconds.
+
+    A bound on stalls, not on the whole send: a slow reader of a large frame is fine. The
+    first try does not wait (gevent's `send(..., timeout=0.0)`), so a socket with room
+    costs no timer.
+    """
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view, 0, 0.0)
+        except BlockingIOError:
+            gsocket.wait_write(sock.fileno(), timeout, WriteTimeout(f"the peer took no bytes for {timeout:g}s"))
+            continue
+        view = view[sent:]
+
+
+@dataclasses.dataclass
+class Incoming:
+    """What one direction has read of the message in flight: bounded by Limits.max_message_bytes."""
+
+    frame: list[Any] = dataclasses.field(default_factory=list)
+    """Chunks of the frame being read (wsproto hands a frame over as it arrives)."""
+    message: list[Any] = dataclasses.field(default_factory=list)
+    """Whole frames of the message, when a message fault needs it whole."""
+    frame_bytes: int = 0
+    message_bytes: int = 0
+
+
 class Outbound:
     """The only writer of one leg: frames are serialized and sent in queue order, each at its due time.
 
     Serializing in the writer keeps wsproto's per-leg state (continuation opcodes, the
-    permessage-deflate context) in the order the bytes go out.
+    permessage-deflate context) in the order the bytes go out. The queue is bounded in frames
+    (QUEUE_MAX) and in data bytes (`limits.queue_bytes`): a put waits for room, which holds
+    the reading side back; a peer that stops reading ends the leg after `limits.write_timeout`.
     """
 
     def __init__(
-        self, sock: Any, proto: FrameProtocol, on_close_sent: Callable[[], None], on_cut: Callable[[], None]
+        self,
+        sock: Any,
+        proto: FrameProtocol,
+        on_close_sent: Callable[[], None],
+        on_cut: Callable[[], None],
+        limits: Limits,
+        on_stall: Callable[[], None],
     ) -> None:
         self.sock = sock
         self.proto = proto
-        self.queue: gevent.queue.Queue[tuple[str, Any, bool, float]] = gevent.queue.Queue(QUEUE_MAX)
+        self.queue: gevent.queue.Queue[tuple[str, Any, bool, float, int]] = gevent.queue.Queue(QUEUE_MAX)
+        self.limits = limits
+        self.queued = 0
+        """Data bytes in the queue."""
+        self.room = gevent.event.Event()
         self.close_sent = False
         self.broken = False
         self.done = False
         self.on_close_sent = on_close_sent
         self.on_cut = on_cut
+        self.on_stall = on_stall
         self.greenlet = gevent.spawn(self._run)
 
-    def put(self, kind: str, payload: Any = b"", fin: bool = True, due: float = 0.0) -> None:
+    def put(self, kind: str, payload: Any = b"", fin: bool = True, due: float = 0.0, size: int = 0) -> None:
+        """Queue a frame (`size` = its data bytes); waits while the queue is full unless it is empty."""
+        bound = self.limits.queue_bytes
+        while size and self.queued and self.queued + size > bound and not (self.broken or self.done):
+            self.room.clear()
+            self.room.wait()
         if not (self.broken or self.done):
-            self.queue.put((kind, payload, fin, due))
+            self.queued += size
+            self.queue.put((kind, payload, fin, due, size))
+
+    def end(self) -> None:
+        """The connection is over: no more puts, and none left waiting for room."""
+        self.done = True
+        self.room.set()
 
     def _run(self) -> None:
+        try:
+            self._write()
+        finally:
+            self.room.set()  # a put waiting for room sees the leg is over
+
+    def _write(self) -> None:
         raw_first = True
         while True:
-            kind, payload, fin, due = self.queue.get()
+            kind, payload, fin, due, size = self.queue.get()
+            if size:
+                self.queued -= size
+                self.room.set()
             wait = due - time.monotonic()
             if wait > 0:
                 gevent.sleep(wait)
@@ -109,7 +183,11 @@ class Outbound:
                 data = self.proto.close(code, reason or None) if code is not None else self.proto.close()
                 self.close_sent = True
             try:
-                self.sock.sendall(data)
+                send_within(self.sock, data, self.limits.write_timeout)
+            except WriteTimeout:
+                self.broken = True
+                self.on_stall()
+                return
             except OSError:
                 self.broken = True
                 return
@@ -131,6 +209,7 @@ class Relay:
         self.client = client
         self.upstream: Any = None
         self.index = index
+        self.limits = proxy.limits
         self.faults = ConnectionFaults(proxy.spec, proxy.tally, proxy.seed, index)
         self.greenlets: list[Any] = []
         self.outs: dict[str, Outbound] = {}
@@ -164,36 +243,38 @@ class Relay:
             except OSError:
                 pass
         if not request.is_upgrade:
-            self.upstream.sendall(head + rest)
+            self.send(self.upstream, head + rest, "up")
             self.pipe_raw()
             return
         rewritten = handshake.rewrite_request(request, self.proxy.upstream_authority, self.proxy.spec.data_faults_on)
         if rewritten.removed:
             self.proxy.note_removed(rewritten.removed)
-        self.upstream.sendall(rewritten.head.encode())
+        self.send(self.upstream, rewritten.head.encode(), "up")
         with gevent.Timeout(HEAD_TIMEOUT):
             answer, answer_rest = read_head(self.upstream)
         response = handshake.parse_head(answer)
-        self.client.sendall(answer)
+        self.send(self.client, answer, "down")
         if response.status != 101:
             if rest:
-                self.upstream.sendall(rest)
+                self.send(self.upstream, rest, "up")
             if answer_rest:
-                self.client.sendall(answer_rest)
+                self.send(self.client, answer_rest, "down")
             self.pipe_raw()
             return
         self.relay_frames(handshake.accepted_deflate(response), rest, answer_rest)
 
     def relay_frames(self, deflate: str | None, from_client: bytes, from_server: bytes) -> None:
-        to_client = FrameProtocol(client=False, extensions=deflate_extension(deflate))
-        to_server = FrameProtocol(client=True, extensions=deflate_extension(deflate))
+        limit = self.limits.max_message_bytes
+        to_client = FrameProtocol(client=False, extensions=deflate_extension(deflate, limit))
+        to_server = FrameProtocol(client=True, extensions=deflate_extension(deflate, limit))
         # `up` frames are read with the client-facing protocol and written with the server-facing one.
         self.readers = {"up": to_client, "down": to_server}
         self.sources = {"up": self.client, "down": self.upstream}
         self.pending = {"up": from_client, "down": from_server}
         self.outs = {
-            "up": Outbound(self.upstream, to_server, self.close_sent, self.cut),
-            "down": Outbound(self.client, to_client, self.close_sent, self.cut),
+            direction: Outbound(sock, proto, self.close_sent, self.cut, self.limits,
+                                functools.partial(self.stalled, direction))
+            for direction, sock, proto in (("up", self.upstream, to_server), ("down", self.client, to_client))
         }
         self.proxy.tally_connection()
         pumps = [gevent.spawn(self.pump, direction) for direction in DIRECTIONS]
@@ -219,6 +300,8 @@ class Relay:
                 sock.close()
             except OSError:
                 pass
+        for out in self.outs.values():
+            out.end()
         current = gevent.getcurrent()
         for greenlet in [*self.greenlets, self.linger]:
             if greenlet is not None and greenlet is not current:
@@ -236,14 +319,41 @@ class Relay:
                 pass
         self.close()
 
+    def send(self, sock: Any, data: bytes, direction: str) -> None:
+        """A write outside the frame relay (heads, plain HTTP): a stalled peer ends the connection too."""
+        try:
+            send_within(sock, data, self.limits.write_timeout)
+        except WriteTimeout:
+            self.stalled(direction)
+            raise
+
+    def stalled(self, direction: str) -> None:
+        """The peer `direction` writes to took no bytes for the write timeout: close both TCP legs."""
+        self.proxy.limited[f"{direction}:write_timeout"] += 1
+        peer = "client" if direction == "down" else "server"
+        log.warning("connection %d: the %s took no bytes for %gs (write timeout): both sides closed",
+                    self.index, peer, self.limits.write_timeout)
+        self.cut()
+
+    def too_big(self, direction: str) -> None:
+        """A message in `direction` went over max_message_bytes: read no more of it, 1009 to both sides."""
+        if direction in self.failed:
+            return
+        self.failed.add(direction)
+        self.proxy.limited[f"{direction}:message_too_big"] += 1
+        sender = "client" if direction == "up" else "server"
+        log.warning("connection %d: the %s sent a message over %d bytes (message too big): 1009 to both sides",
+                    self.index, sender, self.limits.max_message_bytes)
+        for out in self.outs.values():
+            out.put("close", (CloseReason.MESSAGE_TOO_BIG, TOO_BIG_REASON))
+
     # -- frames -----------------------------------------------------------------------
 
     def pump(self, direction: str) -> None:
         """Read one side's bytes until it ends, turning frames into queued sends to the other side."""
         source, reader = self.sources[direction], self.readers[direction]
         data = self.pending.pop(direction, b"")
-        partial: list[Any] = []
-        message: list[Any] = []
+        incoming = Incoming()
         while True:
             if not data:
                 try:
@@ -259,22 +369,37 @@ class Relay:
             data = b""
             try:
                 for frame in reader.received_frames():
-                    self.on_frame(direction, frame, partial, message)
+                    self.on_frame(direction, frame, incoming)
             except ParseFailed as error:
-                self.fail(direction, error)
+                if error.code == CloseReason.MESSAGE_TOO_BIG:  # inflating went over the bound (BoundedDeflate)
+                    self.too_big(direction)
+                else:
+                    self.fail(direction, error)
         self.on_end(direction)
 
-    def on_frame(self, direction: str, frame: Any, partial: list[Any], message: list[Any]) -> None:
-        if self.faults.halted(direction):
+    def on_frame(self, direction: str, frame: Any, incoming: Incoming) -> None:
+        if self.faults.halted(direction) or direction in self.failed:
             return
         opcode, out = frame.opcode, self.outs[direction]
         if opcode in (Opcode.TEXT, Opcode.BINARY):
-            partial.append(frame.payload)
+            size = text_size(frame.payload)
+            if incoming.message_bytes + size > self.limits.max_message_bytes:
+                incoming.frame.clear()
+                incoming.message.clear()
+                self.too_big(direction)
+                return
+            incoming.message_bytes += size
+            incoming.frame_bytes += size
+            incoming.frame.append(frame.payload)
             if not frame.frame_finished:
                 return
-            payload = ("" if opcode is Opcode.TEXT else b"").join(partial)
-            partial.clear()
-            self.data_frame(direction, opcode is Opcode.TEXT, payload, frame.message_finished, message)
+            payload = ("" if opcode is Opcode.TEXT else b"").join(incoming.frame)
+            size = incoming.frame_bytes
+            incoming.frame.clear()
+            incoming.frame_bytes = 0
+            if frame.message_finished:
+                incoming.message_bytes = 0
+            self.data_frame(direction, opcode is Opcode.TEXT, payload, size, frame.message_finished, incoming.message)
         elif opcode in (Opcode.PING, Opcode.PONG):
             if self.faults.forward_control(direction):
                 now = time.monotonic()
@@ -286,7 +411,7 @@ class Relay:
                 self.send_message(direction, held, max(due, now))
             out.put("close", frame.payload, True, self.faults.pace(direction, 2, now))
 
-    def data_frame(self, direction: str, text: bool, payload: Any, fin: bool, message: list[Any]) -> None:
+    def data_frame(self, direction: str, text: bool, payload: Any, size: int, fin: bool, message: list[Any]) -> None:
         proxy, now = self.proxy, time.monotonic()
         proxy.relayed[f"{direction}:frames"] += 1
         if self.faults.buffers_messages(direction):
@@ -300,8 +425,7 @@ class Relay:
         else:
             if fin:
                 proxy.relayed[f"{direction}:messages"] += 1
-            size = len(payload.encode()) if text else len(payload)
-            self.outs[direction].put("data", payload, fin, self.faults.pace(direction, size, now))
+            self.outs[direction].put("data", payload, fin, self.faults.pace(direction, size, now), size)
         if "cut_after" in self.faults.on_data_frame(direction):
             self.outs[direction].put("cut")  # after the frames already queued
 
@@ -309,8 +433,8 @@ class Relay:
         out, last = self.outs[direction], len(message.chunks) - 1
         for position, chunk in enumerate(message.chunks):
             raw = message.text and isinstance(chunk, bytes)
-            size = len(chunk.encode()) if isinstance(chunk, str) else len(chunk)
-            out.put("raw" if raw else "data", chunk, position == last, self.faults.pace(direction, size, due))
+            size = text_size(chunk)
+            out.put("raw" if raw else "data", chunk, position == last, self.faults.pace(direction, size, due), size)
 
     def fail(self, direction: str, error: ParseFailed) -> None:
         """A peer broke RFC 6455: read no more of it, and close the other side with wsproto's code.
@@ -363,7 +487,7 @@ class Relay:
     def pipe_raw(self) -> None:
         """Not a WebSocket: copy bytes both ways until each side ends."""
 
-        def copy(source: Any, sink: Any) -> None:
+        def copy(source: Any, sink: Any, direction: str) -> None:
             while True:
                 try:
                     data = source.recv(CHUNK)
@@ -372,7 +496,10 @@ class Relay:
                 if not data:
                     break
                 try:
-                    sink.sendall(data)
+                    send_within(sink, data, self.limits.write_timeout)
+                except WriteTimeout:
+                    self.stalled(direction)
+                    return
                 except OSError:
                     break
             try:
@@ -381,8 +508,8 @@ class Relay:
                 pass
 
         self.greenlets = [
-            gevent.spawn(copy, self.client, self.upstream),
-            gevent.spawn(copy, self.upstream, self.client),
+            gevent.spawn(copy, self.client, self.upstream, "up"),
+            gevent.spawn(copy, self.upstream, self.client, "down"),
         ]
         gevent.joinall(self.greenlets)
 
@@ -400,11 +527,14 @@ def read_head(sock: Any) -> tuple[bytes, bytes]:
         buffer += data
 
 
-def deflate_extension(accepted: str | None) -> list[PerMessageDeflate]:
-    """permessage-deflate with the parameters the server accepted (the same for both legs), or none."""
+def deflate_extension(accepted: str | None, limit: int) -> list[BoundedDeflate]:
+    """permessage-deflate with the parameters the server accepted (the same for both legs), or none.
+
+    Inflating stops at `limit` bytes per message (a compression bomb is a 1009, not memory).
+    """
     if accepted is None:
         return []
-    extension = PerMessageDeflate()
+    extension = BoundedDeflate(limit)
     extension.finalize(accepted)
     return [extension]
 
@@ -421,6 +551,7 @@ class RelayServer:
         spec: FaultSpec,
         seed: int | None = None,
         listen: tuple[str, int] = ("127.0.0.1", 0),
+        limits: Limits | None = None,
     ) -> None:
         self.upstream_address = upstream
         host = upstream[0]
@@ -428,8 +559,12 @@ class RelayServer:
         self.spec = spec
         self.seed = seed
         self.listen = listen
+        self.limits = limits or Limits()
         self.tally = Tally()
         self.relayed: collections.Counter[str] = collections.Counter()
+        self.limited: collections.Counter[str] = collections.Counter()
+        """Connections a bound ended, keyed like the faults: `up:message_too_big` (the client sent it),
+        `down:write_timeout` (the client took no bytes), and the same for the server's side."""
         self.relays: set[Relay] = set()
         self.accepted = 0
         self.removed_noted = False
@@ -483,14 +618,17 @@ class RelayServer:
             "connections": self.relayed["connections"],
             "relayed": {key: self.relayed[key] for key in sorted(self.relayed) if key != "connections"},
             "faults": {key: self.tally[key] for key in sorted(self.tally)},
+            "limits": {key: self.limited[key] for key in sorted(self.limited)},
         }
 
 
 def format_counts(counts: dict[str, Any]) -> str:
-    """One line: `proxy faults (drop=0.2): down:drop=12 up:drop=9; relayed 40 connections, ...`."""
+    """One line: `proxy faults (drop=0.2): down:drop=12 up:drop=9; relayed 40 connections, ...` (and limits hit)."""
     faults = " ".join(f"{key}={value}" for key, value in counts.get("faults", {}).items()) or "nothing injected"
     relayed = counts.get("relayed", {})
+    limited = " ".join(f"{key}={value}" for key, value in counts.get("limits", {}).items())
     return (
         f"proxy faults ({counts.get('spec', 'none')}): {faults}; relayed {counts.get('connections', 0)} connections, "
         f"{relayed.get('up:messages', 0)} messages up, {relayed.get('down:messages', 0)} down"
+        + (f"; closed at a limit: {limited}" if limited else "")
     )
