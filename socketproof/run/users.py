@@ -26,6 +26,7 @@ from client.transport import State
 from socketproof.run import plugin  # noqa: F401  (registers the plugin's listeners: every locustfile imports this)
 from socketproof.run.context import RunContext
 from socketproof.target import loopback
+from socketproof.target.http_publish import HttpPublisher, PublishFailed
 from socketproof.target.token_source import TokenRefused
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,8 +64,7 @@ class WebSocketUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.run_context = RunContext.of(environment)
-        self.shared = self.run_context.state()
+        self.shared = RunContext.of(environment).state()
         self.options = self.shared.options
         self.adapter = self.shared.adapter
         self.rng = _RNG
@@ -127,7 +127,7 @@ class WebSocketUser(User):
 
     def token(self, identity: str | None = None, ttl: float = 3600.0) -> str:
         """From the run's one token source (socketproof/target/token_source.py: minted, a file, a login URL)."""
-        return self.run_context.deployment().token(identity or self.identity, ttl)
+        return RunContext.of(self.environment).deployment().token(identity or self.identity, ttl)
 
     def recorder_for(self, identity: str, label: str) -> Any:
         """The history recorder of a new connection. Only bench/checks_overhead.py overrides it
@@ -153,7 +153,7 @@ class WebSocketUser(User):
         else:
             client = Client(url, self.adapter, SessionContext(identity, label, token, resume_after),
                             hooks=hooks, request_event=event, timeout=timeout)
-        self.run_context.deployment().apply(client, client.context.token)  # TLS, headers, origin, query
+        RunContext.of(self.environment).deployment().apply(client, client.context.token)  # TLS, headers, origin, query
         facts = self.facts[label] = ConnectionFacts(self)
         client.on_delivery = facts
         client.on_push = facts.pushed
@@ -251,8 +251,31 @@ class WebSocketUser(User):
             counters = self._counters = {}
         counter = counters[key] = counters.get(key, 0) + 1
         stamp = Stamp(sender, channel, counter, time.time())
-        client.publish(channel, stamp, stamped_payload(stamp, self.options.message_bytes), **kwargs)
+        payload = stamped_payload(stamp, self.options.message_bytes)
+        publisher = RunContext.of(self.environment).deployment().publisher
+        if publisher is None:
+            client.publish(channel, stamp, payload, **kwargs)
+        else:
+            self.publish_over_http(publisher, client, stamp, payload)
         return stamp
+
+    def publish_over_http(self, publisher: HttpPublisher, client: Client, stamp: Stamp, payload: str) -> None:
+        """--publish-url: the message goes through the service's backend; the stamp is recorded as
+        this connection's publish (acked when the backend answers 2xx), so every check judges it."""
+        hooks = client.hooks
+        if hooks is not None:
+            hooks.published(stamp, time.time())
+        started = time.perf_counter()
+        try:
+            publisher.publish(stamp.channel, payload, client.context.token)
+        except PublishFailed as error:
+            if hooks is not None:
+                hooks.publish_failed(stamp, str(error).split(":", 1)[0], time.time())
+            self.report("publish", (time.perf_counter() - started) * 1000.0, error)
+            raise SocketproofError(str(error)) from None
+        if hooks is not None:
+            hooks.acked(stamp, None, time.time())
+        self.report("publish", (time.perf_counter() - started) * 1000.0)
 
     def report(self, name: str, elapsed_ms: float, exception: BaseException | None = None) -> None:
         """Report a measurement that is not one request (e.g. an idle connection that died)."""

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from socketproof.target import handshake_extras, tls, token_source
+from socketproof.target import handshake_extras, http_publish, tls, token_source
 from socketproof.target.handshake_extras import HandshakeExtras
+from socketproof.target.http_publish import HttpPublisher
 from socketproof.target.tls import TlsSettings
 from socketproof.target.token_source import FileTokens, MintedTokens, TokenSource, UrlTokens
 
@@ -34,6 +35,8 @@ class Deployment:
     tokens: TokenSource
     token_query: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
+    publisher: HttpPublisher | None = None
+    """--publish-url: messages go through the service's backend over HTTP, not the WebSocket."""
     """Said at start-up and (--insecure) in checks.json's meta."""
 
     def token(self, identity: str, ttl: float = 3600.0) -> str:
@@ -78,6 +81,7 @@ def build(parsed: Any, environ: Mapping[str, str], now: float | None = None) -> 
         extras = handshake_extras.extras_from(parsed, environ)
         tokens = token_source.source_from(parsed, str(getattr(parsed, "jwt_secret", "") or ""),
                                           str(getattr(parsed, "jwt_audience", "") or "") or None, context, now)
+        publisher = http_publish.publisher_from(parsed, extras.headers, context)
     except ValueError as error:
         raise DeploymentError(str(error)) from None
     token_query = str(getattr(parsed, "token_query", "") or "").strip() or None
@@ -89,7 +93,7 @@ def build(parsed: Any, environ: Mapping[str, str], now: float | None = None) -> 
     if isinstance(tokens, FileTokens):
         run_time = getattr(parsed, "run_time", None)
         warnings.extend(tokens.expiring(float(run_time) if run_time else None, time.time() if now is None else now))
-    return Deployment(settings, context, extras, tokens, token_query, warnings)
+    return Deployment(settings, context, extras, tokens, token_query, warnings, publisher)
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -143,6 +147,7 @@ def add_deployment_arguments(group: Any) -> None:
                        "$SOCKETPROOF_TOKEN_BODY, else {\"username\": \"{identity}\"})")
     group.add_argument("--token-field", default=token_source.DEFAULT_TOKEN_FIELD,
                        help="dotted path of the token in --token-url's JSON answer (default access_token)")
+    http_publish.add_publish_arguments(group)
     group.add_argument("--token-query", default="",
                        help="also send each user's token as this query parameter (e.g. access_token), any protocol")
 

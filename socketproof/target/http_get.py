@@ -1,4 +1,5 @@
-"""One HTTP GET for the server's metrics endpoints (`/stats`), safe to send an admin token with.
+"""HTTP requests safe to send credentials with: a GET of the server's metrics endpoints (`/stats`),
+and one request with a body that follows no redirect (`send`: --publish-url's publishes).
 
 urllib follows redirects to any host and keeps the Authorization header on the way, so a
 target (or anything on the path) that answers 302 to another host would receive the admin
@@ -79,8 +80,17 @@ def get(
     raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects from {url}")
 
 
+def send(method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float = 5.0,
+         context: ssl.SSLContext | None = None) -> HttpAnswer:
+    """One request with a body within `timeout` seconds; a redirect is an answer, never followed
+    (the body and the credentials go to the URL asked for and nowhere else)."""
+    status, _location, answer, content_type = _once(url, headers, time.monotonic() + timeout, context, method, body)
+    return HttpAnswer(status, answer, content_type)
+
+
 def _once(
-    url: str, headers: Mapping[str, str], deadline: float, context: ssl.SSLContext | None = None
+    url: str, headers: Mapping[str, str], deadline: float, context: ssl.SSLContext | None = None,
+    method: str = "GET", body: bytes | None = None,
 ) -> tuple[int, str | None, bytes, str]:
     scheme, host, port = origin(url)
     parts = urllib.parse.urlsplit(url)
@@ -93,7 +103,7 @@ def _once(
     else:
         conn = http.client.HTTPConnection(host, port, timeout=remaining)
     try:
-        conn.request("GET", path, headers=dict(headers))
+        conn.request(method, path, body=body, headers=dict(headers))
         response = conn.getresponse()
         chunks: list[bytes] = []
         size = 0
