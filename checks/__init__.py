@@ -1,31 +1,26 @@
-"""Pure checkers over a run history (checks.history): check_<name>(history, **opts) -> Verdict.
+"""Pure checkers over a run history (history.History): check(history, **opts) -> Verdict.
 
-`ALL_CHECKS` holds the history checks; `run_checks` runs some or all of them.
-Timing thresholds judge locust's request stats, not the history: `check_timing`.
+Every module of this package is imported here, and each check module registers itself
+(checks.registry), so a new check is one new file. `ALL_CHECKS` holds the history checks by
+name, in their order; `run_checks` runs some or all of them. Timing thresholds judge
+Locust's request stats, not the history: `check_timing`.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from collections.abc import Callable, Iterable
 
-from checks.cleanup import check_cleanup
-from checks.duplicates import check_duplicates
-from checks.heartbeat import check_heartbeat
-from checks.history import HISTORY_VERSION, ChannelRecord, ConnectionHistory, History, PublishRecord, Samples, SeqSet
-from checks.loss import check_loss
-from checks.ordering import check_ordering
-from checks.state import check_state
+from checks.registry import CHECKS, history_checks
 from checks.timing import Threshold, check_timing, parse_threshold
 from checks.verdict import UNKNOWN, Anomaly, Verdict, compose
+from history import History
 
-ALL_CHECKS: dict[str, Callable[..., Verdict]] = {
-    "ordering": check_ordering,
-    "duplicates": check_duplicates,
-    "loss": check_loss,
-    "cleanup": check_cleanup,
-    "heartbeat": check_heartbeat,
-    "state": check_state,
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+ALL_CHECKS: dict[str, Callable[..., Verdict]] = {name: c.check for name, c in history_checks().items()}
 
 
 def run_checks(history: History, names: Iterable[str] | None = None, **opts) -> list[Verdict]:
@@ -43,8 +38,6 @@ def run_checks(history: History, names: Iterable[str] | None = None, **opts) -> 
 
 
 __all__ = [
-    "ALL_CHECKS", "HISTORY_VERSION", "UNKNOWN", "Anomaly", "ChannelRecord", "ConnectionHistory", "History",
-    "PublishRecord", "Samples", "SeqSet", "Threshold", "Verdict", "check_cleanup", "check_duplicates",
-    "check_heartbeat", "check_loss", "check_ordering", "check_state", "check_timing",
-    "compose", "parse_threshold", "run_checks",
+    "ALL_CHECKS", "CHECKS", "UNKNOWN", "Anomaly", "Threshold", "Verdict", "check_timing", "compose",
+    "parse_threshold", "run_checks",
 ]

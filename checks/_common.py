@@ -5,8 +5,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from checks.history import ChannelRecord, ConnectionHistory, History, Samples
 from checks.verdict import Anomaly
+from history import ChannelRecord, ConnectionHistory, History, Samples
 
 
 def ref(c: ConnectionHistory) -> dict:

@@ -10,8 +10,9 @@ drops, after the server's heartbeat timeout (protocol section 11).
 """
 from __future__ import annotations
 
-from checks.history import History
+from checks.registry import Check, register
 from checks.verdict import Anomaly, Verdict, verdict
+from history import History
 
 NAME = "cleanup"
 KEYS = ("connections", "users", "registry_entries")
@@ -61,3 +62,7 @@ def check_cleanup(history: History) -> Verdict:
     reason = "; ".join(missing) if missing else ("the run was cut short (history incomplete)"
                                                  if not history.complete else "")
     return verdict(NAME, anomalies, stats, known=known, reason=reason)
+
+
+register(Check(name=NAME, check=check_cleanup, order=40,
+               help="the server holds no more connections after the run than before"))

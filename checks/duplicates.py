@@ -7,15 +7,16 @@ UNKNOWN when the history is incomplete or no stamped or sequenced delivery was r
 from __future__ import annotations
 
 from checks._common import folded_anomaly, lacks, ref
-from checks.history import ConnectionHistory, History
+from checks.registry import Check, register
 from checks.streams import analyse
 from checks.verdict import Anomaly, Verdict, verdict
+from history import ConnectionHistory, History
 
 NAME = "duplicates"
 
 
 def connection_anomalies(c: ConnectionHistory) -> list[Anomaly]:
-    """The duplicates one connection proves on its own (also used by checks.fold)."""
+    """The duplicates one connection proves on its own (kept for folded ones too)."""
     stamps: list[dict] = []
     stamp_total = 0
     seqs: list[dict] = []
@@ -70,3 +71,8 @@ def check_duplicates(history: History) -> Verdict:
               else "" if judged else "no stamped delivery was recorded"
               + (f" ({unstamped} without a stamp)" if unstamped else ""))
     return verdict(NAME, anomalies, stats, known=history.complete and judged, reason=reason)
+
+
+register(Check(name=NAME, check=check_duplicates, order=20,
+               help="no stamp or server seq delivered twice to one connection",
+               connection_anomalies=connection_anomalies))

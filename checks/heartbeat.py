@@ -19,14 +19,15 @@ from __future__ import annotations
 import statistics
 
 from checks._common import end_of, ref
-from checks.history import ConnectionHistory, History
+from checks.registry import Check, register
 from checks.verdict import Anomaly, Verdict, verdict
+from history import ConnectionHistory, Folded, History
 
 NAME = "heartbeat"
 
 
 def facts(c: ConnectionHistory, end: float | None) -> dict:
-    """What the check reads of one connection (checks.fold keeps these for folded ones)."""
+    """What the check reads of one connection (`fold_facts` keeps these for folded ones)."""
     return {**ref(c), "opened_at": c.opened_at, "end": end, "interval": c.heartbeat_interval,
             "pings": c.pings, "first_ping_at": c.first_ping_at, "last_ping_at": c.last_ping_at,
             "min": c.ping_interval_min, "max": c.ping_interval_max, "mean": c.ping_interval_mean,
@@ -34,7 +35,7 @@ def facts(c: ConnectionHistory, end: float | None) -> dict:
 
 
 def irregularity(f: dict) -> float:
-    """How far one connection's pings are from steady (checks.fold keeps the worst)."""
+    """How far one connection's pings are from steady (`fold_facts` keeps the worst)."""
     interval = f.get("interval") or f.get("mean")
     life = (f["end"] - f["opened_at"]) if f.get("end") is not None and f.get("opened_at") is not None else 0.0
     if not f.get("pings"):
@@ -48,6 +49,16 @@ def irregularity(f: dict) -> float:
         ratios.append((f["end"] - f["last_ping_at"]) / interval)
     score = max([r if r >= 1 else (1 / r if r > 0 else 1e6) for r in ratios], default=0.0)
     return score + (1e8 if f.get("close_code") == 1008 and f.get("interval") else 0.0)
+
+
+def fold_facts(into: Folded, c: ConnectionHistory) -> None:
+    """Keep a folded connection's facts if it is among the most irregular, and its mean ping
+    interval when its protocol announced none (for the observed interval)."""
+    f = facts(c, c.closed_at)
+    f["score"] = irregularity(f)
+    into.add_heartbeat([f])
+    if not c.heartbeat_interval and c.ping_interval_mean:
+        into.add_ping_means([c.ping_interval_mean])
 
 
 def judge(f: dict, observed: float | None, tolerance: float, far: float) -> tuple[bool, list[Anomaly]]:
@@ -148,3 +159,8 @@ def _reason(history: History, eligible: int, announced: int, observed: float | N
     if not eligible:
         return "no connection lived longer than two heartbeat intervals"
     return ""
+
+
+register(Check(name=NAME, check=check_heartbeat, order=50,
+               help="steady server pings, no live client dropped",
+               fold=fold_facts))

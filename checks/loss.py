@@ -9,7 +9,7 @@ published without a refusal. Lost are
   and all of them when it got none but subscribed before the sender's first publish to
   the channel (a connection's own publishes are judged by holes only: a server may skip
   the sender);
-- owed counters in the holes of folded connections (checks.fold).
+- owed counters in the holes of folded connections (`fold_holes` keeps them).
 
 From server seqs (SERVER_SEQ with resume offsets, RESUME), per connection and implicit
 channel, as protocol section 6 defines it:
@@ -29,8 +29,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from checks._common import clip, count, eras, ref, seq_views, subtract
-from checks.history import ConnectionHistory, History, PublishRecord, SeqSet
+from checks.registry import Check, register
 from checks.verdict import Anomaly, Verdict, verdict
+from history import RANGE_CAP, ConnectionHistory, Folded, History, PublishRecord, SeqSet
 
 NAME = "loss"
 
@@ -49,7 +50,7 @@ def owed(history: History, record: PublishRecord) -> SeqSet | None:
 
 
 def seq_holes(c: ConnectionHistory) -> list[Anomaly]:
-    """Seq holes a connection closed before the end proves on its own (also used by checks.fold)."""
+    """Seq holes a connection closed before the end proves on its own (kept for folded ones too)."""
     if c.expect_from is None or c.open_at_end or c.closed_at is None:
         return []
     out = []
@@ -64,6 +65,22 @@ def seq_holes(c: ConnectionHistory) -> list[Anomaly]:
         if holes:
             out.append(_seq_anomaly(c, channel, holes, got.last, None, "closed before the end"))
     return out
+
+
+def fold_holes(into: Folded, c: ConnectionHistory) -> None:
+    """Keep a folded connection's stamp holes (counters missing between the first and last it
+    got from a sender), merged per (sender, channel): only the whole run knows what was owed."""
+    for channel, record in c.received.items():
+        for sender, arrivals in record.senders.items():
+            if arrivals.truncated:
+                into.overflow += 1
+                continue
+            got = arrivals.received()
+            holes = got.missing(got.first, got.last)
+            if not holes:
+                continue
+            into.add_holes(sender, channel, SeqSet(holes, RANGE_CAP))
+            into.hole_receivers.add({**ref(c), "channel": channel, "sender": sender, "missing": clip(holes, 5)})
 
 
 def _seq_anomaly(c: ConnectionHistory, channel: str, holes: list, hi: int, max_acked: int | None,
@@ -265,3 +282,8 @@ def _unknown_reason(history: History, run: _Loss, checked: int) -> str:
     if not checked:
         return "no stamped delivery or published message to check"
     return ""
+
+
+register(Check(name=NAME, check=check_loss, order=30,
+               help="every message the server took reaches every connection owed it",
+               connection_anomalies=seq_holes, fold=fold_holes))

@@ -11,15 +11,16 @@ UNKNOWN when the history is incomplete or no stamped or sequenced delivery was r
 from __future__ import annotations
 
 from checks._common import eras, folded_anomaly, lacks, ref, seq_views
-from checks.history import ConnectionHistory, History
+from checks.registry import Check, register
 from checks.streams import analyse
 from checks.verdict import Anomaly, Verdict, verdict
+from history import ConnectionHistory, History
 
 NAME = "ordering"
 
 
 def connection_anomalies(c: ConnectionHistory) -> list[Anomaly]:
-    """The order anomalies one connection proves on its own (also used by checks.fold)."""
+    """The order anomalies one connection proves on its own (kept for folded ones too)."""
     out: list[Anomaly] = []
     fifo: list[dict] = []
     fifo_total = 0
@@ -114,3 +115,8 @@ def _reason(history: History, judged: bool, unstamped: int) -> str:
             return f"{unstamped} deliveries carried no stamp and no server seq: nothing to order"
         return "no stamped delivery was recorded"
     return ""
+
+
+register(Check(name=NAME, check=check_ordering, order=10,
+               help="messages in each sender's order, server seqs increasing, tabs agreeing",
+               connection_anomalies=connection_anomalies))

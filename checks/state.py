@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from checks._common import by_user, folded_anomaly, lacks, ref
-from checks.history import ConnectionHistory, History, Samples
+from checks.registry import Check, register
 from checks.verdict import Anomaly, Verdict, verdict
+from history import ConnectionHistory, History, Samples
 
 NAME = "state"
 
@@ -42,7 +43,7 @@ def version_anomalies(c: ConnectionHistory) -> Samples:
 
 
 def connection_anomalies(c: ConnectionHistory) -> list[Anomaly]:
-    """The version anomaly of one connection, if any (also used by checks.fold)."""
+    """The version anomaly of one connection, if any (kept for folded ones too)."""
     found = version_anomalies(c)
     if not found:
         return []
@@ -79,3 +80,8 @@ def check_state(history: History) -> Verdict:
     reason = ("the run was cut short (history incomplete)" if not history.complete
               else "" if versioned else "no connection received a state snapshot or patch")
     return verdict(NAME, anomalies, stats, known=history.complete and versioned > 0, reason=reason)
+
+
+register(Check(name=NAME, check=check_state, order=60,
+               help="state versions moving forward by one, tabs ending in the same state",
+               connection_anomalies=connection_anomalies))

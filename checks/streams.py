@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from checks.history import SAMPLE_CAP, Arrivals, SeqSet
+from history import SAMPLE_CAP, Arrivals, SeqSet
 
 
 @dataclass(slots=True)

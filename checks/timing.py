@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from checks.registry import Check, register
 from checks.verdict import UNKNOWN, Anomaly, Verdict, verdict
 
 NAME = "timing"
@@ -121,3 +122,7 @@ def check_timing(stats: dict, thresholds: Iterable[str | Threshold]) -> Verdict:
                  "limit": t.limit, "actual": actual,
                  "num_requests": entry.get("num_requests")}))
     return verdict(NAME, anomalies, {"thresholds": results}, known=known)
+
+
+register(Check(name=NAME, check=check_timing, order=90, judges="requests",
+               help="the --threshold SLOs over Locust's request stats"))

@@ -1,6 +1,7 @@
-"""Recorder: what the client sees, written into a `checks.history.History` (version 2).
+"""Recorder: what the client sees, written into a `history.History` (version 2).
 
-It records and never judges: the checks in checks/ find duplicates, reorders, losses.
+It records and never judges: the checks in checks/ find duplicates, reorders, losses; it
+imports none of them (the run hands it the fold function, see below).
 `Recorder.connection(identity, label)` gives the client one `ConnectionRecorder` per
 connection, which implements `client.hooks.ConnectionHooks`. The hooks run for every
 frame, so they take no lock and allocate nothing on the normal path (an in-order arrival
@@ -9,30 +10,35 @@ A hooks object reused by a reconnecting client starts a new ConnectionHistory wi
 first event after a `closed`.
 
 Memory is bounded whatever the server sends:
-- per stream at most RUN_CAP arrival runs and per connection RUN_BUDGET, per connection at most CHANNEL_CAP channels
-  and STREAM_CAP sender streams (later deliveries counted in `untracked`), frames and
+- per stream at most RUN_CAP arrival runs and per connection RUN_BUDGET (`Arrivals.add`,
+  given what is left of the budget), per connection at most CHANNEL_CAP channels and
+  STREAM_CAP sender streams (later deliveries counted in `untracked`), frames and
   errors at most KEY_CAP distinct keys (then "_other"), acks/failures/holes at most
   RANGE_CAP ranges per set (then counted in `overflow`), state changes RUN_CAP runs, and
   at most INFLIGHT_CAP state updates awaiting their ack;
 - publish records: one per (sender, channel), at most PUBLISH_CAP per process (the
   publishes of any further pair are only counted in `published_overflow`);
 - connections: every open connection is kept; of the closed ones the latest
-  `keep_closed` are kept whole, and older ones are folded (`checks.fold.fold`) into
+  `keep_closed` are kept whole, and older ones are handed to the `fold` function the
+  Recorder was given (a run gives checks.fold.fold), which writes their evidence into
   `History.folded`: their self-contained anomalies as evidence samples (order,
   duplicates, seq holes, state versions), their stamp holes merged per (sender, channel)
   for the loss check, their highest seq per channel (server-restart eras) and the
   heartbeat facts of the most irregular ones. What folding gives up: tab divergence
-  (seq -> id maps) and per-connection detail of clean connections.
+  (seq -> id maps) and per-connection detail of clean connections. Without a `fold`
+  function nothing is folded and nothing dropped: every closed connection is kept whole,
+  so memory grows with the number of connections (fine for tests and short runs).
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from checks.fold import fold
-from checks.history import (
+from client.adapter import ResumeInfo, Stamp
+from history import (
     KEY_CAP,
     OTHER,
     RUN_BUDGET,
@@ -47,7 +53,6 @@ from checks.history import (
     PublishRecord,
     state_digest,
 )
-from client.adapter import ResumeInfo, Stamp
 
 INFLIGHT_CAP = 10_000
 """State updates awaiting their ack, per connection; the oldest go first."""
@@ -243,16 +248,8 @@ class ConnectionRecorder:
                 else:
                     self._streams += 1
                     target.senders[stamp.sender] = Arrivals(counter, t)
-            else:
-                runs = stream.runs
-                if counter == runs[-2] + 1:
-                    runs[-2] = counter
-                elif len(runs) < 3 * RUN_CAP and self._runs_left > 0:
-                    runs += (counter, counter, t)
-                    self._runs_left -= 1
-                else:
-                    stream.overflow += 1
-                stream.last_at = t
+            elif stream.add(counter, t, self._runs_left):
+                self._runs_left -= 1
         if type(seq) is int:
             stream = record.seqs
             if stream is None:
@@ -263,15 +260,8 @@ class ConnectionRecorder:
                 else:
                     record.seq_id_stride = 0  # no map for this channel
             else:
-                runs = stream.runs
-                if seq == runs[-2] + 1:
-                    runs[-2] = seq
-                elif len(runs) < 3 * RUN_CAP and self._runs_left > 0:
-                    runs += (seq, seq, t)
+                if stream.add(seq, t, self._runs_left):
                     self._runs_left -= 1
-                else:
-                    stream.overflow += 1
-                stream.last_at = t
                 stride = record.seq_id_stride
                 if stride and seq % stride == 0:
                     ids = record.seq_ids
@@ -418,15 +408,19 @@ class Recorder:
     UNKNOWN for a missing capability, naming the adapter); `capabilities` is taken from
     the first `opened` hook when not given. `server_stats_before/after` and
     `server_connections_before/after/source` are set by whoever reads the server.
+    `fold(folded, connection)` folds a closed connection beyond the latest `keep_closed`
+    into the summary (checks.fold.fold in a run); None: every closed connection is kept.
     """
 
     def __init__(self, process_id: str = "local", *, adapter: str | None = None,
                  capabilities: frozenset[str] | None = None, keep_closed: int = KEEP_CLOSED,
-                 publish_cap: int = PUBLISH_CAP) -> None:
+                 publish_cap: int = PUBLISH_CAP,
+                 fold: Callable[[Folded, ConnectionHistory], None] | None = None) -> None:
         self.process_id = process_id
         self.adapter = adapter
         self.capabilities = None if capabilities is None else frozenset(capabilities)
         self.keep_closed = keep_closed
+        self.fold = fold
         self.publish_cap = publish_cap
         self.started_at = time.time()
         self.ended_at: float | None = None
@@ -462,9 +456,9 @@ class Recorder:
             self._live.pop(id(rec), None)
             self._closed.append(rec.h)
             self._absorb(rec)
-            if self.ended_at is None:
+            if self.fold is not None and self.ended_at is None:
                 while len(self._closed) > self.keep_closed:
-                    fold(self._folded, self._closed.popleft())
+                    self.fold(self._folded, self._closed.popleft())
 
     def _absorb(self, rec: ConnectionRecorder) -> None:
         pub, acked, overflow = rec.take_published()

@@ -26,7 +26,7 @@ from typing import Any
 from locust import LoadTestShape
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
-from checks import History
+from history import History
 from socketproof.capacity import report
 from socketproof.capacity import steps as cap
 from socketproof.run.context import RunContext

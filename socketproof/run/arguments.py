@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks import CHECKS
 from client.adapters import AdapterError, AdapterSettings, build_adapter, builtin_options
 from socketproof.capacity.options import add_capacity_arguments
 from socketproof.run.options import SECRET_OPTIONS, LoadOptions, OptionError, add_run_arguments
@@ -18,10 +19,15 @@ from socketproof.target.deployment import add_deployment_arguments
 def add_arguments(parser: Any) -> None:
     """Register every option (events.init_command_line_parser). Locust's own add_argument, with
     its web UI flags, lives on the parser, not on argument groups."""
-    add_run_arguments(parser)
+    add_run_arguments(parser, checks_help())
     add_capacity_arguments(parser)
     add_adapter_arguments(parser)
     add_deployment_arguments(parser)
+
+
+def checks_help() -> str:
+    """--checks' list of names, each with what it judges, from the check registry."""
+    return "; ".join(f"{c.name} ({c.help})" for c in CHECKS.values()).replace("%", "%%")
 
 
 def add_adapter_arguments(group: Any) -> None:

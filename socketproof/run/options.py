@@ -49,8 +49,9 @@ class OptionError(ValueError):
     """A Socketproof option has a value no run can use."""
 
 
-def add_run_arguments(group: Any) -> None:
-    """The run's own options (socketproof.run.arguments puts them on Locust's parser)."""
+def add_run_arguments(group: Any, checks_help: str) -> None:
+    """The run's own options (socketproof.run.arguments puts them on Locust's parser).
+    `checks_help` lists what --checks can name (the arguments module reads the check registry)."""
     group.add_argument(
         "--protocol",
         default="socketproof",
@@ -104,8 +105,7 @@ def add_run_arguments(group: Any) -> None:
     group.add_argument(
         "--checks",
         default="all",
-        help="checks to run at the end: all, or a comma list of ordering, duplicates, loss, cleanup, "
-        "heartbeat, state, timing (default all)",
+        help=f"checks to run at the end: all (default), or a comma list of {checks_help}",
     )
     group.add_argument(
         "--threshold",

@@ -2,7 +2,8 @@
 
 socketproof.run.context is the one owner: the process's RunState is made on first use and
 replaced at each test start (`RunContext.of(environment).state()`). It holds the validated
-options, the adapter, the history recorder, the pool of identities, which identities
+options, the adapter, the history recorder (handed checks.fold.fold, so closed connections
+beyond its keep cap are folded with their evidence), the pool of identities, which identities
 are live here (so chat users publish to peers that can receive), and the stamp counters.
 The plugin, the users and the capacity shape all import it from here.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from locust.runners import WorkerRunner
 
+from checks.fold import fold
 from client.adapter import Adapter
 from client.recorder import Recorder
 from socketproof.run.arguments import build_run_adapter
@@ -67,7 +69,8 @@ class RunState:
         self.options = options
         self.process_id = process
         self.adapter = adapter
-        self.recorder = Recorder(process, adapter=adapter.name, capabilities=frozenset(adapter.capabilities))
+        self.recorder = Recorder(process, adapter=adapter.name, capabilities=frozenset(adapter.capabilities),
+                                 fold=fold)
         self.live = LiveIdentities()
         self.stopping = False
         """Set at the end of a run: users stop sending so in-flight messages can land."""

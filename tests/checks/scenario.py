@@ -1,12 +1,13 @@
 """Builds histories for the check tests through the real Recorder (no hand-made fields).
 
-`Run` drives the `client.hooks.ConnectionHooks` the client calls, with explicit times.
+`Run` drives the `client.hooks.ConnectionHooks` the client calls, with explicit times; its
+Recorder folds like a run's (checks.fold.fold) unless given `fold=None`.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from checks.history import History
+from checks.fold import fold
 from client.adapter import (
     HEARTBEAT,
     PUBLISH_ACK,
@@ -19,6 +20,7 @@ from client.adapter import (
     Stamp,
 )
 from client.recorder import ConnectionRecorder, Recorder
+from history import History
 
 SOCKETPROOF = frozenset({ROUND_TRIP, PUBLISH_ACK, SERVER_SEQ, RESUME, VERSIONED_STATE, SERVER_STATS, HEARTBEAT})
 """What the socketproof adapter declares."""
@@ -31,6 +33,7 @@ PLAIN = frozenset()
 class Run:
     def __init__(self, caps: frozenset[str] = PLAIN, adapter: str = "custom", process: str = "w1",
                  **recorder: Any) -> None:
+        recorder.setdefault("fold", fold)
         self.rec = Recorder(process, adapter=adapter, capabilities=caps, **recorder)
         self.rec.started_at = 0.0
         self.caps = caps

@@ -1,6 +1,6 @@
 from checks.cleanup import NO_SOURCE, check_cleanup
-from checks.history import History
 from checks.verdict import UNKNOWN
+from history import History
 
 STATS = {"connections": 2, "users": 1, "registry_entries": 1}
 

@@ -1,7 +1,7 @@
 from checks.duplicates import check_duplicates
-from checks.history import History
 from checks.verdict import UNKNOWN
 from client.adapter import Stamp
+from history import History
 from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 

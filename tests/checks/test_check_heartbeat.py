@@ -1,8 +1,8 @@
 import pytest
 
 from checks.heartbeat import check_heartbeat
-from checks.history import History
 from checks.verdict import UNKNOWN
+from history import History
 from tests.checks.scenario import PLAIN, SOCKETPROOF, Run
 
 

@@ -1,7 +1,7 @@
-from checks.history import History
 from checks.loss import check_loss
 from checks.verdict import UNKNOWN
 from client.adapter import ResumeInfo, Stamp
+from history import History
 from tests.checks.scenario import ACKED, PLAIN, SOCKETPROOF, Run
 
 

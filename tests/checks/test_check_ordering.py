@@ -1,8 +1,8 @@
-from checks.history import History
 from checks.loss import check_loss
 from checks.ordering import check_ordering
 from checks.verdict import UNKNOWN
 from client.adapter import ResumeInfo
+from history import History
 from tests.checks.scenario import PLAIN, SOCKETPROOF, Run
 
 

@@ -1,6 +1,6 @@
-from checks.history import History
 from checks.state import check_state
 from checks.verdict import UNKNOWN
+from history import History
 from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 

@@ -1,7 +1,8 @@
 """Folding closed connections keeps the evidence the checks need, also across workers."""
-from checks import History, run_checks
-from checks.fold import FOLD_HEARTBEAT
+from checks import run_checks
 from client.adapter import ResumeInfo, Stamp
+from history import History
+from history.folded import FOLD_HEARTBEAT
 from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 

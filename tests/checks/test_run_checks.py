@@ -2,9 +2,10 @@ import functools
 
 import pytest
 
-from checks import ALL_CHECKS, History, run_checks
+from checks import ALL_CHECKS, run_checks
 from checks.verdict import UNKNOWN, compose
 from client.adapter import ResumeInfo
+from history import History
 from tests.checks.scenario import SOCKETPROOF, Run
 
 STATS = {"connections": 0, "users": 0, "registry_entries": 0}

@@ -6,11 +6,12 @@ import tracemalloc
 import pytest
 
 from checks import duplicates, ordering, run_checks
-from checks.history import KEY_CAP, OTHER, RUN_BUDGET, RUN_CAP, SEQ_ID_CAP, SeqSet, state_digest
+from checks.fold import fold
 from checks.loss import lost_messages
 from client.adapter import ResumeInfo, Stamp
 from client.hooks import ConnectionHooks
 from client.recorder import CHANNEL_CAP, STREAM_CAP, ConnectionRecorder, Recorder
+from history import KEY_CAP, OTHER, RUN_BUDGET, RUN_CAP, SEQ_ID_CAP, SeqSet, state_digest
 from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 
@@ -182,6 +183,27 @@ def test_folded_connections_keep_their_evidence():
     assert verdicts["ordering"].valid is True
 
 
+def test_without_a_fold_function_every_closed_connection_is_kept():
+    run = Run(ACKED, keep_closed=1, fold=None)
+    for i in range(3):
+        run.open(f"r{i}").closed(1000, "", "client", 2.0 + i)
+    h = run.history()
+    assert [c.label for c in h.connections] == ["r0", "r1", "r2"] and h.folded.connections == 0
+
+
+def test_the_run_budget_is_shared_by_a_connections_streams():
+    run = Run(SOCKETPROOF)
+    c = run.open("t", channels=("room",))
+    streams = RUN_BUDGET // RUN_CAP + 1
+    for s in range(streams):
+        for n in range(0, 2 * RUN_CAP, 2):  # every arrival out of place: a run each
+            c.delivered("room", Stamp(f"s{s}", "room", n + 1, 0.0), None, None, 1.0)
+    senders = run.history().connections[0].received["room"].senders.values()
+    runs = sum(len(a.runs) // 3 for a in senders)
+    assert runs == RUN_BUDGET + streams  # each stream's first run is free, the rest come from the budget
+    assert sum(a.overflow for a in senders) == streams * RUN_CAP - runs
+
+
 MEMORY_BUDGET = 16 * 2**20
 """Above what the caps allow for 21 live + 50 kept connections (10.0 MiB peak measured;
 without folding it passes 20 MiB)."""
@@ -245,7 +267,8 @@ def adversarial(rec: Recorder, events: int, seed: int = 7) -> None:
 
 
 def test_memory_stays_bounded_under_100k_adversarial_events():
-    rec = Recorder("w1", adapter="socketproof", capabilities=SOCKETPROOF, keep_closed=50, publish_cap=2_000)
+    rec = Recorder("w1", adapter="socketproof", capabilities=SOCKETPROOF, keep_closed=50, publish_cap=2_000,
+                   fold=fold)
     tracemalloc.start()
     try:
         adversarial(rec, 100_000)

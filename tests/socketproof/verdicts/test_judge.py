@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from locust.stats import RequestStats
 
-from checks import UNKNOWN, Anomaly, History, Verdict, check_timing, compose
+from checks import UNKNOWN, Anomaly, Verdict, check_timing, compose
+from history import History
 from socketproof.verdicts.judge import (
     CHECK_NAMES,
     Judgement,

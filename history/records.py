@@ -1,8 +1,9 @@
-"""The history format (version 2): the one contract between the load side and the checks.
+"""The history records (format version 2): what a run saw, and its JSON form.
 
-A run produces a `History`; the checkers (`checks/*.py`) are pure functions over it.
-The recorder (client/recorder.py) only records; every anomaly is found here, in checks/.
-Memory is bounded by the caps below, never by the number of messages.
+A run produces a `History` (client/recorder.py writes it); the checkers (checks/) are pure
+functions over it; Locust workers send it to the master as `to_dict()`, which merges the
+parts (`History.merge`). Memory is bounded by the caps below and those of history.ranges
+and history.folded, never by the number of messages.
 
 What is recorded
 ----------------
@@ -25,18 +26,18 @@ thousands has none, and `{}` in to_dict()), and per channel a `ChannelRecord`:
 - `seqs`: the `Arrivals` of the server's seqs (SERVER_SEQ adapters), and `seq_ids`, a
   thinned seq -> message id map (tab divergence, see SEQ_ID_CAP).
 
-`Arrivals` keeps arrival order compactly as runs `[lo, hi, t_first]`: an arrival one above
-the last one extends the last run, anything else starts a new run. A clean stream is one
-run; every anomaly (a hole, a duplicate, a reorder) costs one. At RUN_CAP runs further
-arrivals are only counted (`overflow`): such a stream already holds RUN_CAP - 1 anomalies.
+`Arrivals` (history.ranges) keeps arrival order compactly as runs `[lo, hi, t_first]`, by
+one rule (`Arrivals.add`): an arrival one above the last one extends the last run, anything
+else starts a new run, at most RUN_CAP per stream and RUN_BUDGET per connection.
 
 Per (sender, channel), process-wide (`History.published`): a `PublishRecord` with the
 counters published, acknowledged (PUBLISH_ACK) and refused, and the first/last publish
 time. Per channel (`History.acked_seqs`): the server seqs of acknowledged publishes
 (SERVER_SEQ), with the highest one kept exactly even when the ranges are capped.
 
-`History.folded` (`Folded`): closed connections beyond the recorder's keep cap, folded
-by `checks.fold` into a bounded summary that keeps their evidence (see that module).
+`History.folded` (history.folded.Folded): closed connections beyond the recorder's keep
+cap, folded into a bounded summary that keeps their evidence (by the fold function the run
+hands the recorder, checks.fold.fold).
 
 History-level: `adapter` (its name), `capabilities` (client.adapter's names; None when
 not recorded), `server_stats_before/after` (the reference server's GET /stats), and a
@@ -58,20 +59,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from bisect import bisect_right
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from history.folded import Folded
+from history.ranges import RANGE_CAP, Arrivals, SeqSet, capped_from_dict, capped_to_dict
+
 HISTORY_VERSION = 2
-SAMPLE_CAP = 20
-"""Evidence samples kept per anomaly list (the total is counted separately)."""
-RUN_CAP = 1024
-"""Arrival runs kept per stream; later arrivals are counted in `Arrivals.overflow`."""
-RUN_BUDGET = 4096
-"""Arrival runs kept per connection over all its streams (the recorder enforces it)."""
-RANGE_CAP = 256
-"""Ranges kept per capped SeqSet (acks, failures, holes); the rest counted in `overflow`."""
 KEY_CAP = 32
 """Distinct keys in frames_in/frames_out/errors; later keys are counted under OTHER."""
 OTHER = "_other"
@@ -83,271 +77,8 @@ Strides are powers of two, so two tabs of a user always share the seqs that are
 multiples of the larger stride: the comparison stays deterministic."""
 
 
-class SeqSet:
-    """A set of ints kept as sorted, disjoint, non-adjacent inclusive ranges.
-
-    `add` is O(1) for in-order (or append-after-gap) adds, O(log n) otherwise. With a
-    `cap`, an add that would need a range beyond `cap` ranges is dropped and counted in
-    `overflow` (the set is then a subset of what was added).
-    """
-
-    __slots__ = ("_lo", "_hi", "cap", "overflow")
-
-    def __init__(self, ranges: Iterable[Iterable[int]] = (), cap: int | None = None,
-                 overflow: int = 0) -> None:
-        self._lo: list[int] = []
-        self._hi: list[int] = []
-        self.cap = cap
-        self.overflow = overflow
-        pairs = sorted((int(lo), int(hi)) for lo, hi in ranges)
-        for lo, hi in pairs:
-            if lo > hi:
-                raise ValueError(f"bad range [{lo}, {hi}]: lo > hi")
-            if self._hi and lo <= self._hi[-1] + 1:
-                self._hi[-1] = max(self._hi[-1], hi)
-            else:
-                self._lo.append(lo)
-                self._hi.append(hi)
-
-    def add(self, seq: int) -> bool:
-        """Add seq; False when it was already present (a duplicate)."""
-        lo, hi = self._lo, self._hi
-        if hi and seq == hi[-1] + 1:
-            hi[-1] = seq
-            return True
-        if not hi or seq > hi[-1] + 1:
-            if self.cap is not None and len(lo) >= self.cap:
-                self.overflow += 1
-                return True
-            lo.append(seq)
-            hi.append(seq)
-            return True
-        i = bisect_right(lo, seq) - 1
-        if i >= 0 and seq <= hi[i]:
-            return False
-        join_left = i >= 0 and hi[i] == seq - 1
-        join_right = i + 1 < len(lo) and lo[i + 1] == seq + 1
-        if join_left and join_right:
-            hi[i] = hi[i + 1]
-            del lo[i + 1], hi[i + 1]
-        elif join_left:
-            hi[i] = seq
-        elif join_right:
-            lo[i + 1] = seq
-        elif self.cap is not None and len(lo) >= self.cap:
-            self.overflow += 1
-        else:
-            lo.insert(i + 1, seq)
-            hi.insert(i + 1, seq)
-        return True
-
-    def add_range(self, lo: int, hi: int) -> None:
-        """Add every int of [lo, hi] (uncapped: for building sets in the checks)."""
-        i = bisect_right(self._hi, lo - 2)  # first range that could touch [lo, hi]
-        j = i
-        while j < len(self._lo) and self._lo[j] <= hi + 1:
-            lo, hi = min(lo, self._lo[j]), max(hi, self._hi[j])
-            j += 1
-        self._lo[i:j] = [lo]
-        self._hi[i:j] = [hi]
-
-    def __contains__(self, seq: object) -> bool:
-        if not isinstance(seq, int):
-            return False
-        i = bisect_right(self._lo, seq) - 1
-        return i >= 0 and seq <= self._hi[i]
-
-    def missing(self, lo: int, hi: int) -> list[list[int]]:
-        """The ranges of [lo, hi] (inclusive) that are not in the set."""
-        out: list[list[int]] = []
-        if lo > hi:
-            return out
-        cur = lo
-        i = max(bisect_right(self._lo, lo) - 1, 0)
-        for a, b in zip(self._lo[i:], self._hi[i:], strict=True):
-            if a > hi:
-                break
-            if b < cur:
-                continue
-            if a > cur:
-                out.append([cur, a - 1])
-            cur = b + 1
-            if cur > hi:
-                return out
-        if cur <= hi:
-            out.append([cur, hi])
-        return out
-
-    def intersect(self, ranges: Iterable[Iterable[int]]) -> list[list[int]]:
-        """The parts of `ranges` (sorted, disjoint) that are in the set."""
-        out: list[list[int]] = []
-        for a, b in ranges:
-            i = max(bisect_right(self._lo, a) - 1, 0)
-            for lo, hi in zip(self._lo[i:], self._hi[i:], strict=True):
-                if lo > b:
-                    break
-                x, y = max(a, lo), min(b, hi)
-                if x <= y:
-                    out.append([x, y])
-        return out
-
-    def union(self, other: SeqSet) -> SeqSet:
-        """Both sets (caps: the larger; overflows add up; the cap applies again)."""
-        caps = [c for c in (self.cap, other.cap) if c is not None]
-        merged = SeqSet(self.ranges() + other.ranges())
-        cap = max(caps) if caps else None
-        merged.cap, merged.overflow = cap, self.overflow + other.overflow
-        if cap is not None and len(merged._lo) > cap:
-            dropped = merged._lo[cap:], merged._hi[cap:]
-            merged.overflow += sum(b - a + 1 for a, b in zip(*dropped, strict=True))
-            del merged._lo[cap:], merged._hi[cap:]
-        return merged
-
-    def count(self) -> int:
-        return sum(b - a + 1 for a, b in zip(self._lo, self._hi, strict=True))
-
-    __len__ = count
-
-    def __bool__(self) -> bool:
-        return bool(self._lo)
-
-    @property
-    def first(self) -> int | None:
-        return self._lo[0] if self._lo else None
-
-    @property
-    def last(self) -> int | None:
-        return self._hi[-1] if self._hi else None
-
-    def ranges(self) -> list[list[int]]:
-        return [[a, b] for a, b in zip(self._lo, self._hi, strict=True)]
-
-    to_list = ranges
-
-    @classmethod
-    def from_list(cls, ranges: Iterable[Iterable[int]], cap: int | None = None,
-                  overflow: int = 0) -> SeqSet:
-        return cls(ranges, cap, overflow)
-
-    def copy(self) -> SeqSet:
-        out = SeqSet(cap=self.cap, overflow=self.overflow)
-        out._lo, out._hi = list(self._lo), list(self._hi)
-        return out
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, SeqSet) and self._lo == other._lo and self._hi == other._hi
-                and self.overflow == other.overflow)
-
-    def __repr__(self) -> str:
-        extra = f", overflow={self.overflow}" if self.overflow else ""
-        return f"SeqSet({self.ranges()}{extra})"
-
-
-def _capped_to_dict(s: SeqSet) -> dict:
-    return {"ranges": s.ranges(), "overflow": s.overflow}
-
-
-def _capped_from_dict(d: dict | None) -> SeqSet:
-    d = d or {}
-    return SeqSet(d.get("ranges") or [], RANGE_CAP, int(d.get("overflow", 0)))
-
-
-@dataclass(slots=True)
-class Samples:
-    """An anomaly list: the first `cap` items as evidence plus the true total."""
-
-    total: int = 0
-    items: list[dict] = field(default_factory=list)
-    cap: int = SAMPLE_CAP
-
-    def add(self, item: dict) -> None:
-        self.total += 1
-        if len(self.items) < self.cap:
-            self.items.append(item)
-
-    def merge(self, other: Samples) -> Samples:
-        cap = max(self.cap, other.cap)
-        return Samples(self.total + other.total, (self.items + other.items)[:cap], cap)
-
-    def __bool__(self) -> bool:
-        return self.total > 0
-
-    def to_dict(self) -> dict:
-        return {"total": self.total, "items": list(self.items)}
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> Samples:
-        d = d or {}
-        return cls(int(d.get("total", 0)), list(d.get("items", [])))
-
-
 def _opt_float(x: Any) -> float | None:
     return None if x is None else float(x)
-
-
-class Arrivals:
-    """The arrival order of one stream (a sender's counters, or a channel's seqs).
-
-    `runs` is flat, `[lo, hi, t_first, lo, hi, t_first, ...]`: an arrival equal to the
-    last run's hi + 1 extends it, any other starts a run (up to RUN_CAP runs, then only
-    `overflow` counts). `last_at` is the time of the latest arrival.
-    """
-
-    __slots__ = ("runs", "overflow", "last_at")
-
-    def __init__(self, value: int, t: float) -> None:
-        self.runs: list = [value, value, t]
-        self.overflow = 0
-        self.last_at = t
-
-    def add(self, value: int, t: float) -> None:
-        """The recorder's hot path inlines this; kept for tests and tools."""
-        runs = self.runs
-        if value == runs[-2] + 1:
-            runs[-2] = value
-        elif len(runs) < 3 * RUN_CAP:
-            runs += (value, value, t)
-        else:
-            self.overflow += 1
-        self.last_at = t
-
-    def run_list(self) -> list[tuple[int, int, float]]:
-        r = self.runs
-        return [(r[i], r[i + 1], r[i + 2]) for i in range(0, len(r), 3)]
-
-    def received(self) -> SeqSet:
-        """Every value that arrived at least once (overflowed arrivals excepted)."""
-        return SeqSet((lo, hi) for lo, hi, _ in self.run_list())
-
-    @property
-    def truncated(self) -> bool:
-        return self.overflow > 0
-
-    def to_dict(self) -> dict:
-        return {"runs": [list(r) for r in self.run_list()], "overflow": self.overflow,
-                "last_at": self.last_at}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Arrivals:
-        runs = [x for r in d.get("runs") or [] for x in (int(r[0]), int(r[1]), float(r[2]))]
-        if not runs:
-            raise ValueError("an Arrivals record needs at least one run")
-        a = cls(runs[0], runs[2])
-        a.runs = runs
-        a.overflow = int(d.get("overflow", 0))
-        a.last_at = float(d.get("last_at", runs[-1]))
-        return a
-
-    def copy(self) -> Arrivals:
-        a = Arrivals.__new__(Arrivals)
-        a.runs, a.overflow, a.last_at = list(self.runs), self.overflow, self.last_at
-        return a
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Arrivals) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"Arrivals({self.run_list()}, overflow={self.overflow})"
 
 
 @dataclass(slots=True)
@@ -515,14 +246,14 @@ class PublishRecord:
                              self.first_at, self.last_at)
 
     def to_dict(self) -> dict:
-        return {"counters": _capped_to_dict(self.counters), "acked": _capped_to_dict(self.acked),
-                "failed": _capped_to_dict(self.failed), "first_at": self.first_at,
+        return {"counters": capped_to_dict(self.counters), "acked": capped_to_dict(self.acked),
+                "failed": capped_to_dict(self.failed), "first_at": self.first_at,
                 "last_at": self.last_at}
 
     @classmethod
     def from_dict(cls, d: dict) -> PublishRecord:
-        return cls(_capped_from_dict(d.get("counters")), _capped_from_dict(d.get("acked")),
-                   _capped_from_dict(d.get("failed")), _opt_float(d.get("first_at")),
+        return cls(capped_from_dict(d.get("counters")), capped_from_dict(d.get("acked")),
+                   capped_from_dict(d.get("failed")), _opt_float(d.get("first_at")),
                    _opt_float(d.get("last_at")))
 
 
@@ -550,71 +281,12 @@ class AckedSeqs:
         return AckedSeqs(self.seqs.copy(), self.top, self.count)
 
     def to_dict(self) -> dict:
-        return {**_capped_to_dict(self.seqs), "top": self.top, "count": self.count}
+        return {**capped_to_dict(self.seqs), "top": self.top, "count": self.count}
 
     @classmethod
     def from_dict(cls, d: dict) -> AckedSeqs:
         top = d.get("top")
-        return cls(_capped_from_dict(d), None if top is None else int(top), int(d.get("count", 0)))
-
-
-@dataclass(slots=True)
-class Folded:
-    """Closed connections folded out of `History.connections` (see checks.fold).
-
-    `connections`/`by_process`/`deliveries`: how many and how much. `findings`: per
-    anomaly kind, the evidence of anomalies a connection proves on its own (order,
-    duplicates, seq holes, state versions). `holes`: per sender and channel, the stamp
-    counters some folded receiver missed between two it got (judged by the loss check
-    against what was owed); `hole_receivers` names them. `channel_seqs`: per channel the
-    highest seq and the open/close span of the folded connections (server-restart eras).
-    `heartbeat`: the facts of the most irregular folded connections (checks.heartbeat),
-    `ping_means`: a sample of their mean ping intervals. `overflow`: entries not kept.
-    """
-
-    connections: int = 0
-    by_process: dict[str, int] = field(default_factory=dict)
-    deliveries: int = 0
-    findings: dict[str, Samples] = field(default_factory=dict)
-    holes: dict[str, dict[str, SeqSet]] = field(default_factory=dict)
-    hole_receivers: Samples = field(default_factory=Samples)
-    channel_seqs: dict[str, dict] = field(default_factory=dict)
-    heartbeat: list[dict] = field(default_factory=list)
-    ping_means: list[float] = field(default_factory=list)
-    overflow: int = 0
-
-    def merge(self, other: Folded) -> Folded:
-        """Union of two summaries (the caps of checks.fold apply again)."""
-        from checks.fold import merge_folded
-
-        return merge_folded(self, other)
-
-    def copy(self) -> Folded:
-        return Folded.from_dict(self.to_dict())
-
-    def to_dict(self) -> dict:
-        return {"connections": self.connections, "by_process": dict(self.by_process),
-                "deliveries": self.deliveries,
-                "findings": {k: s.to_dict() for k, s in self.findings.items()},
-                "holes": {s: {ch: _capped_to_dict(x) for ch, x in chs.items()}
-                          for s, chs in self.holes.items()},
-                "hole_receivers": self.hole_receivers.to_dict(),
-                "channel_seqs": {ch: dict(v) for ch, v in self.channel_seqs.items()},
-                "heartbeat": [dict(x) for x in self.heartbeat],
-                "ping_means": list(self.ping_means), "overflow": self.overflow}
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> Folded:
-        d = d or {}
-        return cls(int(d.get("connections", 0)), dict(d.get("by_process") or {}),
-                   int(d.get("deliveries", 0)),
-                   {k: Samples.from_dict(s) for k, s in (d.get("findings") or {}).items()},
-                   {s: {ch: _capped_from_dict(x) for ch, x in chs.items()}
-                    for s, chs in (d.get("holes") or {}).items()},
-                   Samples.from_dict(d.get("hole_receivers")),
-                   {ch: dict(v) for ch, v in (d.get("channel_seqs") or {}).items()},
-                   [dict(x) for x in d.get("heartbeat") or []],
-                   [float(x) for x in d.get("ping_means") or []], int(d.get("overflow", 0)))
+        return cls(capped_from_dict(d), None if top is None else int(top), int(d.get("count", 0)))
 
 
 def state_digest(state: dict) -> str:

@@ -1,0 +1,37 @@
+"""The history: the one contract between the load side and the checks.
+
+The recorder (client/recorder.py) writes a `History`; the checkers (checks/) read it; Locust
+workers send it to the master as JSON. By job:
+
+- history.ranges: the bounded value types (SeqSet, Arrivals with the run-extension rule,
+  Samples) and their caps;
+- history.records: the records of a run (History, ConnectionHistory, ChannelRecord,
+  PublishRecord, AckedSeqs), their JSON form and merge; the format is described there;
+- history.folded: the bounded summary of folded (closed, no longer kept) connections and
+  its merge.
+
+It imports nothing of client/, checks/ or socketproof/: dependencies run history <- checkers
+<- fold <- the run.
+"""
+from __future__ import annotations
+
+from history.folded import Folded
+from history.ranges import RANGE_CAP, RUN_BUDGET, RUN_CAP, SAMPLE_CAP, Arrivals, Samples, SeqSet
+from history.records import (
+    HISTORY_VERSION,
+    KEY_CAP,
+    OTHER,
+    SEQ_ID_CAP,
+    AckedSeqs,
+    ChannelRecord,
+    ConnectionHistory,
+    History,
+    PublishRecord,
+    state_digest,
+)
+
+__all__ = [
+    "HISTORY_VERSION", "KEY_CAP", "OTHER", "RANGE_CAP", "RUN_BUDGET", "RUN_CAP", "SAMPLE_CAP", "SEQ_ID_CAP",
+    "AckedSeqs", "Arrivals", "ChannelRecord", "ConnectionHistory", "Folded", "History", "PublishRecord",
+    "Samples", "SeqSet", "state_digest",
+]
