@@ -6,12 +6,14 @@ from client.deps import installed
 
 with installed():  # websocket-client, wsproto or PyJWT missing: one line, exit 2
     from client.adapter import SessionContext, Stamp
-    from client.client import REQUEST_TYPE, Client, normalize_url
+    from client.client import Client
     from client.errors import ConnectionClosed, HandshakeRejected, ProtocolError, SocketproofError, Timeout
     from client.hooks import ConnectionHooks
     from client.protocol_client import ProtocolClient, Session
+    from client.reporting import REQUEST_TYPE
     from client.tokens import DEFAULT_SECRET, default_secret, mint_admin_token, mint_token
     from client.transport import HandshakeResponse, State
+    from client.urls import normalize_url
 
 __all__ = [
     "DEFAULT_SECRET",

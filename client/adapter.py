@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from client.errors import SocketproofError
 
@@ -249,66 +249,143 @@ class UnsupportedOperation(SocketproofError):
         return f"unsupported: the {self.adapter} adapter has no {self.operation!r} operation"
 
 
-@runtime_checkable
-class AdapterSession(Protocol):
-    """One connection's protocol state machine: frames in, events out.
+class AdapterSession:
+    """One connection's protocol state machine: frames in, events out. Inherit it.
+
+    Required (the base raises NotImplementedError): `handshake`, `receive`, `request`,
+    `publish`, `subscribe`; an operation the protocol lacks raises UnsupportedOperation.
+    Everything else has a default here that suits a protocol that needs nothing more:
+    override only what yours says. The client calls every method directly.
 
     Encoding methods return `(corr, frame)`: `corr` is the correlation key the matching
     Reply will carry (None: nothing will answer; the operation is done once sent).
     Sessions choose their own keys (a request id, a Socket.IO ack id, an operation id).
     """
 
+    __slots__ = ()  # a subclass may keep __slots__: a Locust process holds thousands of idle sessions
+
+    start_timeout: float | None = None
+    """Seconds the start-up may take (e.g. graphql-ws's connection_ack timeout); None: the
+    client's own timeout. A class attribute, an instance attribute or a property."""
+
+    # -- required --------------------------------------------------------------------
+
     def handshake(self) -> Handshake:
         """Path, query, headers and subprotocols of the upgrade request."""
-        ...
-
-    def start(self) -> Sequence[Frame]:
-        """Frames to send right after the upgrade (may be empty: the server speaks first)."""
-        ...
+        raise NotImplementedError(f"{type(self).__name__}.handshake")
 
     def receive(self, frame: Frame) -> Sequence[Event]:
         """Classify one inbound message. Must not raise on bad input: a frame it cannot
         read is a `Push(kind="invalid")`, or `Failed` when the protocol must end."""
-        ...
+        raise NotImplementedError(f"{type(self).__name__}.receive")
 
     def request(self, name: str, body: Any) -> tuple[Any, Frame]:
         """A request/reply operation (`echo` for ROUND_TRIP adapters; others by name)."""
-        ...
+        raise NotImplementedError(f"{type(self).__name__}.request")
 
     def publish(self, channel: str, stamp: Stamp, payload: str) -> tuple[Any, Frame]:
         """Publish `payload` (which contains `stamp.encode()`) to `channel`."""
-        ...
+        raise NotImplementedError(f"{type(self).__name__}.publish")
 
     def subscribe(self, channel: str) -> tuple[Any, Frame]:
         """Join `channel` (SUBSCRIBE adapters); implicit channels need no call."""
-        ...
+        raise NotImplementedError(f"{type(self).__name__}.subscribe")
+
+    # -- optional: the defaults ---------------------------------------------------------
+
+    def start(self) -> Sequence[Frame]:
+        """Frames to send right after the upgrade. Default: none (the server speaks first)."""
+        return ()
 
     def goodbye(self) -> Sequence[Frame]:
-        """Frames to send before a clean close (Socket.IO DISCONNECT); may be empty."""
-        ...
+        """Frames to send before a clean close (Socket.IO DISCONNECT). Default: none."""
+        return ()
 
-    # Optional: `ready_without_greeting() -> Ready | None`. A protocol whose server says
-    # nothing first is ready once the upgrade is done and `start()` was sent: return Ready.
-    #
-    # Optional: `negotiated(subprotocol) -> [Failed] | SocketproofError | None`: the server's
-    # choice of subprotocol (None: it chose none); a Failed refuses the connection before start().
-    #
-    # Optional: `start_timeout` (seconds) and `start_timed_out() -> SocketproofError`: how long
-    # the start-up may take (e.g. graphql-ws's connection_ack timeout) and what to raise then.
-    #
-    # Optional: `closed(code, reason) -> SocketproofError | None`. When a session has it,
-    # the client asks it to name a close (e.g. graphql-ws 4403 -> "forbidden") and raises
-    # that error to whoever waits (start-up included) instead of a bare ConnectionClosed.
+    def ready_without_greeting(self) -> Ready | None:
+        """Asked once `start()` was sent: a protocol whose server says nothing first is ready
+        now (return Ready). Default None: wait for a `Ready` from `receive()`."""
+        return None
+
+    def negotiated(self, subprotocol: str | None) -> Sequence[Event] | SocketproofError | None:
+        """The server's choice of subprotocol (None: it chose none), before `start()`: a
+        `Failed` among the events (or an error) refuses the connection. Default: accept."""
+        return None
+
+    def start_timed_out(self) -> SocketproofError | None:
+        """What connect() raises when start-up took longer than `start_timeout`. Default None:
+        a Timeout naming the protocol."""
+        return None
+
+    def closed(self, code: int | None, reason: str) -> SocketproofError | None:
+        """The connection ended with close `code`: an error naming it (graphql-ws 4403 ->
+        "forbidden") is raised to whoever waits, start-up included. Default None: a plain
+        ConnectionClosed."""
+        return None
 
 
-class Adapter(Protocol):
-    """One wire protocol, configured for a run. `name` is what --protocol takes,
-    `default_path` is appended to --host unless --ws-path says otherwise."""
+class Adapter:
+    """One wire protocol, configured for a run. Inherit it.
+
+    Required: `name` (what --protocol takes, shown in verdicts), `default_path` (appended
+    to --host unless --ws-path says otherwise), `capabilities` (what the checks may rely
+    on) and `session()`. A user's adapter declares `name` and `capabilities` on the class
+    (--protocol checks them before building it); `default_path` may be set in `__init__`.
+    """
 
     name: str
     default_path: str
     capabilities: frozenset[str]
 
+    def __init__(self, settings: Any = None) -> None:
+        """Built once per run with `settings` (client/adapters AdapterSettings: the adapter's
+        own options by dest, the message size). Default: an adapter with no options."""
+
     def session(self, context: SessionContext) -> AdapterSession:
         """A new session for one connection."""
-        ...
+        raise NotImplementedError(f"{type(self).__name__}.session")
+
+
+# -- adapters written before the base classes ---------------------------------------
+
+_SESSION_METHODS = ("handshake", "receive", "request", "publish", "subscribe", "start", "goodbye",
+                    "ready_without_greeting", "negotiated", "start_timed_out", "closed")
+
+
+class LegacySession(AdapterSession):
+    """A session whose class does not inherit AdapterSession (written from the older docs,
+    duck-typed): its own methods where it has them, the base's defaults where it has not.
+    Looked up once, here, so the client calls every method directly; other attributes read
+    through to the session (`inner`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        for name in _SESSION_METHODS:
+            method = getattr(inner, name, None)
+            if method is not None:
+                self.__dict__[name] = method  # an instance attribute: called with no extra hop
+
+    @property
+    def start_timeout(self) -> float | None:  # type: ignore[override]
+        return getattr(self.inner, "start_timeout", None)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __repr__(self) -> str:
+        return f"<LegacySession {self.inner!r}>"
+
+
+def as_session(session: Any) -> AdapterSession:
+    """`session` itself when it inherits AdapterSession, else a LegacySession around it."""
+    return session if isinstance(session, AdapterSession) else LegacySession(session)
+
+
+def as_adapter_class(cls: type) -> type[Adapter]:
+    """`cls` itself when it inherits Adapter, else a subclass of it and Adapter (same name,
+    same attributes and methods, the base's defaults where it has none)."""
+    if issubclass(cls, Adapter):
+        return cls
+    return type(cls.__name__, (cls, Adapter), {"__module__": cls.__module__, "__doc__": cls.__doc__,
+                                               "__qualname__": cls.__qualname__})

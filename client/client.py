@@ -3,23 +3,21 @@
 `Client` moves frames between `client/transport.py` and an adapter's session
 (`client/adapter.py`): it waits for start-up (`Ready`), matches each `Reply` to the
 request waiting for it by correlation key, hands deliveries and other pushes on, fires
-Locust's request event with the true round trip (like locust/contrib/mqtt.py), and
-tells the history recorder (`client/hooks.py`) what happened. It knows no message
-format: that is the adapter's.
+Locust's request event with the true round trip (`client/reporting.py`), and tells the
+history recorder (`client/hooks.py`) what happened. It knows no message format: that is
+the adapter's; nor URLs (`client/urls.py`), nor the unread pushes (`client/inbox.py`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from client.adapter import (
     Adapter,
@@ -35,23 +33,23 @@ from client.adapter import (
     SessionContext,
     Stamp,
     StateChange,
+    as_session,
 )
 from client.errors import ConnectionClosed, SocketproofError, Timeout
 from client.hooks import ConnectionHooks
+from client.inbox import Inbox
+from client.recording import Recording
+from client.reporting import Reporter, wire_length
 from client.transport import HandshakeResponse, State, Transport
+from client.urls import has_path, normalize_url, upgrade_url
 from client.waiting import GreenSlot, Slot, new_slot
 
 log = logging.getLogger(__name__)
 
-REQUEST_TYPE = "WS"
-"""Locust `request_type` of everything the client reports."""
-INBOX_LIMIT = 10_000
-"""Unread pushes kept; beyond it the oldest is dropped and counted in `pushes_dropped`."""
 UNACKED_SUBSCRIBE_GRACE = 1.0
 """A subscribe nothing acknowledges (graphql-transport-ws) counts from this many seconds after
 it was sent: the server may register it only after messages published meanwhile, which the
 connection then never owed."""
-_CLOSED_MARK = object()  # wakes next_push() when the connection ends
 _LOCK = threading.Lock()
 """Guards every client's connect/close/inbox moves: none waits inside it, so one lock
 serves all and an idle client carries none of its own."""
@@ -64,34 +62,6 @@ _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 def _headerless(status: int, subprotocol: str | None) -> HandshakeResponse:
     """A forgotten upgrade answer: status and subprotocol stay, headers go; shared."""
     return HandshakeResponse(status, MappingProxyType({}), subprotocol)  # type: ignore[arg-type]
-
-
-def wire_length(frame: Frame) -> int:
-    """Bytes on the wire for a message (Locust's response_length): a text frame is UTF-8, so a
-    non-ASCII str is longer than its character count. `isascii()` is O(1) on a str."""
-    if isinstance(frame, str) and not frame.isascii():
-        return len(frame.encode("utf-8", "surrogatepass"))
-    return len(frame)
-
-
-def normalize_url(url: str, default_path: str = "/ws") -> str:
-    """Accept ws/wss/http/https; a bare host (Locust's --host) gets `default_path`."""
-    parts = urlsplit(url.strip())
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise ValueError(f"not a ws://, wss://, http:// or https:// URL: {url!r}")
-    if parts.path in ("", "/"):
-        path, _, query = default_path.partition("?")
-        query = "&".join(q for q in (query, parts.query) if q)
-    else:
-        path, query = parts.path, parts.query
-    return urlunsplit((scheme, parts.netloc, path, query, ""))
-
-
-def with_query(url: str, params: dict[str, Any]) -> str:
-    if not params:
-        return url
-    return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
 class Client:
@@ -111,11 +81,11 @@ class Client:
         """`url` is the whole WebSocket URL (a bare host gets the adapter's default path);
         `request_event` is Locust's `environment.events.request` (None: report nothing)."""
         self.url = normalize_url(url, adapter.default_path)
-        self._path_given = urlsplit(url.strip()).path not in ("", "/")
+        self._path_given = has_path(url)
         self.adapter = adapter
         self.context = context
-        self.hooks = hooks
-        self.request_event = request_event
+        self._recording = Recording(hooks) if hooks is not None else None
+        self._reporter = Reporter(request_event, context.label)
         self.timeout = timeout
         self.headers: Mapping[str, str] = dict(headers) if headers else _NO_EXTRA
         """Sent with every upgrade (replace it to change it: an empty one is shared)."""
@@ -131,19 +101,15 @@ class Client:
         """Where deliveries go (a Locust user's timing); None: to the inbox, as pushes."""
         self.on_push: Callable[[Any], None] | None = None
         """Where other pushes go; None: to the inbox (`next_push`)."""
-        self.pushes_dropped = 0
         self.ready: Ready | None = None
         self._session: AdapterSession | None = None
         self._answer_pings = True
         # Made on first use, not here: a Locust process holds thousands of idle clients.
-        self._context: dict[str, Any] | None = None  # Locust's request context
         self._pending: dict[Any, Slot | GreenSlot] | None = None  # requests waiting for their reply
-        self._inbox: queue.Queue[Any] | None = None
+        self._inbox: Inbox | None = None
         self._transport: Transport | None = None
         self._start_slot: Slot | GreenSlot | None = None
         self._early: list[Any] | None = None  # events before Ready, recorded once the connection is opened
-        self._recorded_open = False
-        self._stamps: dict[Any, Stamp] | None = None  # publishes waiting for their ack
 
     # -- state ---------------------------------------------------------------------
 
@@ -157,6 +123,29 @@ class Client:
         if state is State.OPEN and self.ready is None:
             return State.CONNECTING
         return state
+
+    @property
+    def hooks(self) -> ConnectionHooks | None:
+        """The history recorder's hooks for this client's connections (client/hooks.py)."""
+        return self._recording.hooks if self._recording is not None else None
+
+    @hooks.setter
+    def hooks(self, hooks: ConnectionHooks | None) -> None:
+        self._recording = Recording(hooks) if hooks is not None else None
+
+    @property
+    def request_event(self) -> Any:
+        """Locust's `environment.events.request`, fired for every operation (None: nothing)."""
+        return self._reporter.event
+
+    @request_event.setter
+    def request_event(self, event: Any) -> None:
+        self._reporter.event = event
+
+    @property
+    def pushes_dropped(self) -> int:
+        """Unread pushes the full inbox dropped (oldest first)."""
+        return self._inbox.dropped if self._inbox is not None else 0
 
     @property
     def answer_pings(self) -> bool:
@@ -204,7 +193,7 @@ class Client:
             old = self._transport
             if old is not None and old.state is not State.CLOSED:
                 raise SocketproofError(f"connect() while {old.state.value}")
-            session = self.adapter.session(self.context)
+            session = as_session(self.adapter.session(self.context))
             transport = Transport(
                 timeout=self.timeout,
                 label=self.label,
@@ -215,20 +204,19 @@ class Client:
             self._session = session
             self.ready = None
             self._early = None
-            self._recorded_open = False
+            if self._recording is not None:
+                self._recording.connecting()
             self._transport = transport
             self._start_slot = slot = new_slot()
         handshake = session.handshake()
-        url = self.url
-        if handshake.path and not self._path_given:  # the session's own path, e.g. with a query
-            url = normalize_url(url.split("/", 3)[0] + "//" + urlsplit(url).netloc, handshake.path)
-        url = with_query(url, {**handshake.query, **self.query, **(query or {})})
+        params = {**handshake.query, **self.query, **(query or {})}
+        url = upgrade_url(self.url, handshake.path, self._path_given, params)
         headers = {**handshake.headers, **self.headers}
         subprotocols = handshake.subprotocols or self.subprotocols
         t0 = perf_counter()
         try:
             response = transport.connect(url, headers, subprotocols, origin or self.origin)
-            self._check_negotiated(session, response.subprotocol)
+            self._refuse(session.negotiated(response.subprotocol))
             try:
                 for frame in session.start():
                     self._send(transport, frame)
@@ -236,31 +224,25 @@ class Client:
                 if slot.wait(1.0) and slot.error is not None:
                     raise slot.error from None
                 raise
-            greeting = getattr(session, "ready_without_greeting", None)
-            ready_now = greeting() if greeting is not None else None
+            ready_now = session.ready_without_greeting()
             if ready_now is not None:  # a protocol whose server says nothing first
                 self._on_ready(ready_now, "")
-            limit = getattr(session, "start_timeout", None) or self.timeout
+            limit = session.start_timeout or self.timeout
             if not slot.wait(limit):
-                late = getattr(session, "start_timed_out", None)
-                raise (late() if late is not None else None) or Timeout(
+                raise session.start_timed_out() or Timeout(
                     f"no start-up from the server within {limit:g}s ({self.adapter.name} protocol)")
             if slot.error is not None:
                 raise slot.error
         except SocketproofError as exc:
             transport.drop()
-            self._fire("connect", t0, 0, None, exc)
+            self._reporter.failed("connect", t0, exc)
             raise
-        self._fire("connect", t0, slot.length, response, None)
+        self._reporter.report("connect", t0, slot.length, response, None)
         return self.ready  # type: ignore[return-value]
 
     @staticmethod
-    def _check_negotiated(session: AdapterSession, subprotocol: str | None) -> None:
-        """Ask a session that cares about the server's subprotocol choice; raise its refusal."""
-        negotiated = getattr(session, "negotiated", None)
-        if negotiated is None:
-            return
-        answer = negotiated(subprotocol)
+    def _refuse(answer: Any) -> None:
+        """Raise the refusal in a session's answer to the server's subprotocol choice, if any."""
         if isinstance(answer, SocketproofError):
             raise answer
         for event in answer or ():
@@ -288,7 +270,7 @@ class Client:
         session = self._session
         if session is None:
             return
-        hooks = self.hooks
+        recording = self._recording
         for event in session.receive(frame):
             cls = event.__class__
             if cls is Reply:
@@ -305,8 +287,8 @@ class Client:
                 transport = self._transport
                 if transport is not None:
                     transport.note_ping(now)
-                if hooks is not None:
-                    hooks.keepalive(now)
+                if recording is not None:
+                    recording.hooks.keepalive(now)
             elif cls is StateChange:
                 self._record_state(event)  # type: ignore[arg-type]
             elif cls is Ready:
@@ -314,25 +296,14 @@ class Client:
             elif cls is Failed:
                 self._on_failed(event)  # type: ignore[arg-type]
             elif cls is Push:
-                if hooks is not None:
-                    hooks.frame("in", event.kind)  # type: ignore[attr-defined]
+                if recording is not None:
+                    recording.hooks.frame("in", event.kind)  # type: ignore[attr-defined]
                 self._push(event.body)  # type: ignore[attr-defined]
 
     def _on_reply(self, reply: Reply, frame: Frame, t_recv: float) -> None:
-        hooks = self.hooks
-        if hooks is not None:
-            error = reply.error
-            if error is not None:
-                hooks.error(str(getattr(error, "code", "error")), time.time())
-            try:
-                stamp = self._stamps.pop(reply.corr, None) if self._stamps else None
-            except TypeError:  # an unhashable id from a custom adapter: not one of our publishes
-                stamp = None
-            if stamp is not None:
-                if error is None:
-                    hooks.acked(stamp, reply.seq, time.time())
-                else:
-                    hooks.publish_failed(stamp, str(getattr(error, "code", "error")), time.time())
+        recording = self._recording
+        if recording is not None:
+            recording.replied(reply)
         try:
             slot = self._pending.pop(reply.corr, None) if self._pending else None
         except TypeError:  # an unhashable key cannot be one of ours
@@ -349,11 +320,9 @@ class Client:
         if self.ready is None:
             self._hold(delivery)
             return
-        hooks = self.hooks
-        if hooks is not None:
-            stamp = delivery.stamp
-            channel = delivery.channel or (stamp.channel if stamp is not None else "")
-            hooks.delivered(channel, stamp, delivery.seq, delivery.message_id, time.time())
+        recording = self._recording
+        if recording is not None:
+            recording.delivered(delivery)
         on_delivery = self.on_delivery
         if on_delivery is not None:
             try:
@@ -368,8 +337,8 @@ class Client:
         if self.ready is None:
             self._hold(change)
             return
-        if self.hooks is not None:
-            self.hooks.state(change.kind, change.version, change.state, change.patch, change.corr, time.time())
+        if self._recording is not None:
+            self._recording.state(change)
 
     def _hold(self, event: Any) -> None:
         """Keep an event that came before Ready until the connection is recorded as opened."""
@@ -378,20 +347,9 @@ class Client:
         self._early.append(event)
 
     def _on_ready(self, ready: Ready, frame: Frame) -> None:
-        hooks = self.hooks
         early, self._early = self._early or (), None
-        if hooks is not None:
-            hooks.opened(
-                time.time(),
-                conn_id=ready.conn_id,
-                channels=tuple(ready.channels),
-                heartbeat=ready.heartbeat,
-                resume=ready.resume,
-                capabilities=frozenset(self.adapter.capabilities),
-            )
-            self._recorded_open = True
-            for channel in ready.channels:
-                hooks.subscribed(channel, time.time())
+        if self._recording is not None:
+            self._recording.opened(ready, frozenset(self.adapter.capabilities))
         self.ready = ready  # OPEN from here on
         for event in early:
             if event.__class__ is Delivery:
@@ -417,48 +375,39 @@ class Client:
             transport.drop()
 
     def ping_received(self, t: float) -> None:
-        if self.hooks is not None:
-            self.hooks.keepalive(t)
+        if self._recording is not None:
+            self._recording.hooks.keepalive(t)
 
     def connection_lost(self, code: int | None, reason: str, initiator: str) -> None:
         """The transport ended: record it, fail every waiter, wake next_push()."""
         session = self._session
-        error: SocketproofError = ConnectionClosed(code, reason)
-        closed = getattr(session, "closed", None)
-        if closed is not None:
-            named = closed(code, reason)  # an adapter that names its close codes
-            if named is not None:
-                error = named
+        named = session.closed(code, reason) if session is not None else None  # the protocol's close codes
+        error: SocketproofError = named if named is not None else ConnectionClosed(code, reason)
         with _LOCK:
             waiting, self._pending = self._pending or {}, None
             pending = list(waiting.values())
             waiting.clear()
             slot, self._start_slot = self._start_slot, None
-        if self.hooks is not None and self._recorded_open:
-            self._recorded_open = False
-            self.hooks.closed(code, reason, initiator, time.time())
-        stamps, self._stamps = self._stamps or {}, None
-        for stamp in stamps.values():
-            if self.hooks is not None:
-                self.hooks.publish_failed(stamp, "closed", time.time())
+        if self._recording is not None:
+            self._recording.closed(code, reason, initiator)
         for waiter in ([slot] if slot is not None else []) + pending:
             waiter.error = error
             try:
                 waiter.release()
             except RuntimeError:
                 pass
-        self._box().put_nowait(_CLOSED_MARK)
+        self._box().mark_closed()
 
     # -- pushes --------------------------------------------------------------------
 
-    def _box(self) -> queue.Queue[Any]:
+    def _box(self) -> Inbox:
         """The inbox, made on first use (a Queue is ~2.6 KB per idle connection)."""
         inbox = self._inbox
         if inbox is None:
             with _LOCK:
                 inbox = self._inbox
                 if inbox is None:
-                    inbox = self._inbox = queue.Queue()
+                    inbox = self._inbox = Inbox()
         return inbox
 
     def _push(self, body: Any) -> None:
@@ -469,45 +418,20 @@ class Client:
             except Exception:
                 log.exception("socketproof client %s: on_push failed", self.label)
             return
-        inbox = self._box()
-        if inbox.qsize() >= INBOX_LIMIT:
-            try:
-                inbox.get_nowait()
-                self.pushes_dropped += 1
-            except queue.Empty:
-                pass
-        inbox.put_nowait(body)
+        self._box().add(body)
 
     def next_push(self, timeout: float | None = None) -> Any:
         """The next frame nobody was waiting for. Raises Timeout, or ConnectionClosed once
         the connection is closed and the inbox is empty."""
-        limit = self.timeout if timeout is None else timeout
-        deadline = perf_counter() + limit
-        while True:
-            try:
-                body = self._box().get(timeout=max(0.0, deadline - perf_counter()))
-            except queue.Empty:
-                raise Timeout(f"no push within {limit}s") from None
-            if body is not _CLOSED_MARK:
-                return body
-            if self.state is State.CLOSED:
-                self._box().put_nowait(_CLOSED_MARK)  # keep it for the next caller
-                raise self._close_info()
-            # a mark left by an earlier connection: skip it
+        return self._box().next(self.timeout if timeout is None else timeout, self._ended)
 
     def drain_pushes(self) -> list[Any]:
         """Every push received so far, without waiting."""
-        out: list[Any] = []
-        while True:
-            try:
-                body = self._box().get_nowait()
-            except queue.Empty:
-                return out
-            if body is not _CLOSED_MARK:
-                out.append(body)
-            elif self.state is State.CLOSED:
-                self._box().put_nowait(body)
-                return out
+        return self._box().drain(self._ended)
+
+    def _ended(self) -> ConnectionClosed | None:
+        """How the connection ended, or None while it is not closed."""
+        return self._close_info() if self.state is State.CLOSED else None
 
     # -- operations ----------------------------------------------------------------
 
@@ -538,29 +462,27 @@ class Client:
         then owed to nobody, and the request counts as a success."""
         session = self._open_session()
         corr, frame = session.publish(channel, stamp, payload)
-        hooks = self.hooks
-        if hooks is not None:
-            hooks.published(stamp, time.time())
+        recording = self._recording
+        if recording is not None:
+            recording.published(stamp)
         if corr is None:
             t0 = perf_counter()
             try:
                 self._send(self._transport, frame)
             except SocketproofError as exc:
-                if hooks is not None:
-                    hooks.publish_failed(stamp, "send_failed", time.time())
-                self._fire("publish", t0, 0, None, exc)
+                if recording is not None:
+                    recording.publish_failed(stamp, "send_failed")
+                self._reporter.failed("publish", t0, exc)
                 raise
-            self._fire("publish", t0, len(frame), None, None)
+            self._reporter.report("publish", t0, len(frame), None, None)
             return None
-        if self._stamps is None:
-            self._stamps = {}
-        self._stamps[corr] = stamp
+        if recording is not None:
+            recording.awaiting_ack(corr, stamp)
         try:
             return self._round_trip(corr, frame, "publish", timeout, expected_errors).body
         except SocketproofError as exc:
-            stamp = self._stamps.pop(corr, None) if self._stamps else None
-            if stamp is not None and hooks is not None:
-                hooks.publish_failed(stamp, getattr(exc, "code", None) or type(exc).__name__, time.time())
+            if recording is not None:
+                recording.unanswered(corr, exc)
             raise
 
     def subscribe(self, channel: str, timeout: float | None = None) -> Any:
@@ -575,8 +497,8 @@ class Client:
         else:
             result = self._round_trip(corr, frame, "subscribe", timeout, ()).body
             since = time.time()
-        if self.hooks is not None:
-            self.hooks.subscribed(channel, since)
+        if self._recording is not None:
+            self._recording.hooks.subscribed(channel, since)
         return result
 
     def send_frame(self, frame: Frame) -> None:
@@ -590,9 +512,9 @@ class Client:
         try:
             self._send(self._transport, frame)
         except SocketproofError as exc:
-            self._fire(name, t0, 0, None, exc)
+            self._reporter.failed(name, t0, exc)
             raise
-        self._fire(name, t0, len(frame), None, None)
+        self._reporter.report(name, t0, len(frame), None, None)
 
     def _open_session(self) -> AdapterSession:
         session = self._session
@@ -615,9 +537,9 @@ class Client:
         if transport is None or transport.state is not State.OPEN:  # checked after registering
             pending.pop(corr, None)
             self._failed(name, t0, self._not_open())
-        hooks = self.hooks
-        if hooks is not None:
-            hooks.frame("out", name)
+        recording = self._recording
+        if recording is not None:
+            recording.hooks.frame("out", name)
         try:
             self._send(transport, frame)  # type: ignore[arg-type]
         except SocketproofError as exc:
@@ -633,41 +555,14 @@ class Client:
         exc = reply.error  # type: ignore[union-attr]
         if exc is not None and getattr(exc, "code", None) in expected_errors:
             exc = None
-        event = self.request_event
-        if event is not None:
-            event.fire(
-                request_type=REQUEST_TYPE,
-                name=name,
-                response_time=(slot.t_recv - t0) * 1000.0,
-                response_length=slot.length,
-                response=reply.body,  # type: ignore[union-attr]
-                exception=exc,
-                context=self._context or self._request_context(),
-            )
+        self._reporter.report(name, t0, slot.length, reply.body, exc, slot.t_recv)  # type: ignore[union-attr]
         if exc is not None:
             raise exc
         return reply  # type: ignore[return-value]
 
-    def _request_context(self) -> dict[str, Any]:
-        self._context = {"label": self.label}
-        return self._context
-
     def _failed(self, name: str, t0: float, exc: SocketproofError) -> Any:
-        self._fire(name, t0, 0, None, exc)
+        self._reporter.failed(name, t0, exc)
         raise exc
-
-    def _fire(self, name: str, t0: float, length: int, response: Any, exc: BaseException | None) -> None:
-        event = self.request_event
-        if event is not None:
-            event.fire(
-                request_type=REQUEST_TYPE,
-                name=name,
-                response_time=(perf_counter() - t0) * 1000.0,
-                response_length=length,
-                response=response,
-                exception=exc,
-                context=self._context or self._request_context(),
-            )
 
     @staticmethod
     def _send(transport: Transport | None, frame: Frame) -> None:

@@ -27,7 +27,6 @@ from array import array
 from collections.abc import Sequence
 from time import perf_counter
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from websocket import (
     WebSocketAddressException,
@@ -39,6 +38,7 @@ from websocket import (
 from client.errors import ConnectionClosed, HandshakeRejected, SocketproofError, Timeout
 from client.framing import BINARY, CLOSE, ENCODER, PING, TEXT, FrameDecoder, FramingError, masked_text_frame
 from client.upgrade import upgrade
+from client.urls import shown_url
 from client.waiting import gevent_patched
 
 log = logging.getLogger(__name__)
@@ -628,13 +628,6 @@ def _close_quietly(sock: socket.socket | None) -> None:
         sock.close()
     except OSError:
         pass
-
-
-def shown_url(url: str) -> str:
-    """The URL as error texts may carry it: no query (a --token-query token, a --query key), no
-    user:password. Locust keys failures on the text, so the Failures tab, --html and --csv show it."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _handshake_error(exc: BaseException, url: str) -> SocketproofError:

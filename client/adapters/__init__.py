@@ -15,7 +15,7 @@ import importlib.util
 import os
 from typing import Any
 
-from client.adapter import Adapter
+from client.adapter import Adapter, as_adapter_class
 
 BUILTIN: dict[str, str] = {
     "socketproof": "client.adapters.socketproof",
@@ -74,8 +74,9 @@ def builtin_options() -> list[AdapterOption]:
     return [option for module in available().values() for option in getattr(module, "OPTIONS", [])]
 
 
-def load_adapter_class(spec: str) -> type:
-    """The class for `--protocol spec`: a built-in name or `path/to/file.py:ClassName`."""
+def load_adapter_class(spec: str) -> type[Adapter]:
+    """The class for `--protocol spec`: a built-in name or `path/to/file.py:ClassName`. A class
+    that does not inherit `Adapter` (written from the older docs) is given it as a second base."""
     spec = spec.strip()
     modules = available()
     if spec in modules:
@@ -98,11 +99,13 @@ def load_adapter_class(spec: str) -> type:
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise AdapterError(f"--protocol {spec!r}: {path} has no class {class_name!r}")
-    missing = [attr for attr in ("name", "capabilities", "session") if not hasattr(cls, attr)]
+    missing = [attr for attr in ("name", "capabilities") if not hasattr(cls, attr)]
+    if getattr(cls, "session", Adapter.session) is Adapter.session:
+        missing.append("session")
     if missing:
         raise AdapterError(f"--protocol {spec!r}: {class_name} is not an adapter (missing {', '.join(missing)}; "
                            "see docs/adapters.md)")
-    return cls
+    return as_adapter_class(cls)  # one written before the Adapter base gets it (docs/adapters.md)
 
 
 def build_adapter(spec: str, settings: AdapterSettings) -> Adapter:

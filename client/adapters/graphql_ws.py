@@ -34,6 +34,8 @@ from client.adapter import (
     PUBLISH_ACK,
     ROUND_TRIP,
     SUBSCRIBE,
+    Adapter,
+    AdapterSession,
     Delivery,
     Event,
     Failed,
@@ -178,7 +180,7 @@ def _encode(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
-class GraphQLWSSession:
+class GraphQLWSSession(AdapterSession):
     """One connection's graphql-transport-ws state: operation ids and what they are for."""
 
     def __init__(self, adapter: GraphQLWSAdapter, context: SessionContext) -> None:
@@ -333,7 +335,7 @@ class GraphQLWSSession:
         return ()
 
 
-class GraphQLWSAdapter:
+class GraphQLWSAdapter(Adapter):
     """graphql-transport-ws, configured from the --graphql-* options."""
 
     name = "graphql-ws"

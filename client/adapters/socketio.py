@@ -38,6 +38,8 @@ from client.adapter import (
     PUBLISH_ACK,
     ROUND_TRIP,
     SUBSCRIBE,
+    Adapter,
+    AdapterSession,
     Delivery,
     Event,
     Failed,
@@ -130,7 +132,7 @@ def _auth_payload(option: str) -> dict[str, Any] | None:
     return {"token": option}
 
 
-class SocketIOSession:
+class SocketIOSession(AdapterSession):
     """One connection's Socket.IO state machine (see the module docstring)."""
 
     def __init__(self, adapter: SocketIOAdapter, context: SessionContext) -> None:
@@ -312,7 +314,7 @@ class SocketIOSession:
         return [Failed(ProtocolError(code, message))]
 
 
-class SocketIOAdapter:
+class SocketIOAdapter(Adapter):
     """`--protocol socketio`: Socket.IO v5 / Engine.IO v4 over WebSocket."""
 
     name = "socketio"

@@ -25,6 +25,8 @@ from client.adapter import (
     SERVER_SEQ,
     SERVER_STATS,
     VERSIONED_STATE,
+    Adapter,
+    AdapterSession,
     Delivery,
     Failed,
     Frame,
@@ -91,7 +93,7 @@ _FORGOTTEN: Any = MappingProxyType({})
 """What the session keeps of the welcome and snapshot once Ready carries them."""
 _NO_REPLAY: Any = ()
 
-class SocketproofAdapter:
+class SocketproofAdapter(Adapter):
     """docs/protocol.md. `settings.values["ws_path"]` overrides the default `/ws`."""
 
     name = "socketproof"
@@ -105,7 +107,7 @@ class SocketproofAdapter:
         return SocketproofSession(self.default_path, context)
 
 
-class SocketproofSession:
+class SocketproofSession(AdapterSession):
     """One connection's start-up phase and frame classification (no I/O)."""
 
     __slots__ = ("_path", "_context", "_phase", "_welcome", "_snapshot", "_replayed", "_expected",

@@ -20,6 +20,8 @@ from typing import Any
 from client.adapter import (
     ROUND_TRIP,
     SUBSCRIBE,
+    Adapter,
+    AdapterSession,
     Delivery,
     Frame,
     Handshake,
@@ -32,7 +34,7 @@ from client.adapter import (
 from client.errors import ProtocolError
 
 
-class JsonChatAdapter:
+class JsonChatAdapter(Adapter):
     """What the run needs to know: a name, the path, what the protocol can tell the checks."""
 
     name = "json-chat"
@@ -41,15 +43,16 @@ class JsonChatAdapter:
     # No PUBLISH_ACK: loss is judged on what was published. No SERVER_SEQ, RESUME or
     # VERSIONED_STATE: the checks that need them say UNKNOWN, with this reason.
 
-    def __init__(self, settings: Any = None) -> None:
-        pass  # no options of its own
+    # No __init__: the base's takes the run's settings, and this adapter has no options of its own.
 
     def session(self, context: SessionContext) -> JsonChatSession:
         return JsonChatSession(context)
 
 
-class JsonChatSession:
-    """One connection: frames in, events out. No socket, no thread, no clock."""
+class JsonChatSession(AdapterSession):
+    """One connection: frames in, events out. No socket, no thread, no clock. The base
+    (client/adapter.py) supplies what this protocol does not need: no start-up frames
+    (`start`), no goodbye, no subprotocol, no named close codes."""
 
     def __init__(self, context: SessionContext) -> None:
         self.context = context
@@ -59,14 +62,8 @@ class JsonChatSession:
         headers = {"Authorization": f"Bearer {self.context.token}"} if self.context.token else {}
         return Handshake(JsonChatAdapter.default_path, headers=headers)
 
-    def start(self) -> list[Frame]:
-        return []
-
     def ready_without_greeting(self) -> Ready:
         return Ready(conn_id=self.context.label)  # the server says nothing first
-
-    def goodbye(self) -> list[Frame]:
-        return []
 
     # -- what the client sends: (correlation key, frame) ---------------------------------
 

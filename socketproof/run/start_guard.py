@@ -18,19 +18,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
+from client.urls import same_target
 from socketproof.target.handshake_extras import is_secret_name
 
 LOCUST_FIELDS = frozenset({"user_count", "spawn_rate", "host", "run_time", "user_classes", "shape_class", "profile"})
 """The fields of Locust's own start form (the rest are the extra options it shows)."""
-
-
-def same_target(url: str) -> str:
-    """A URL reduced to what decides where traffic goes: scheme (http as ws), host, port, path."""
-    parts = urlsplit(url.strip())
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme.lower(), parts.scheme.lower())
-    return f"{scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 @dataclasses.dataclass(frozen=True)

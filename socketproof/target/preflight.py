@@ -15,6 +15,7 @@ from client import Client
 from client.adapter import SessionContext
 from client.errors import HandshakeRejected, SocketproofError, Timeout
 from client.tokens import mint_token
+from client.urls import target_url, ws_url
 from socketproof.run.options import LoadOptions
 from socketproof.target import run_length, tls
 
@@ -45,11 +46,6 @@ class Finding:
     message: str
 
 
-def ws_url(host: str, ws_path: str) -> str:
-    """The URL every user connects to (WebSocketUser.ws_url)."""
-    return host.rstrip("/") + ws_path
-
-
 def check(
     host: str, options: LoadOptions, *, adapter: Any, timeout: float = TIMEOUT, run_time: float | None = None,
     deployment: Any = None,
@@ -65,12 +61,12 @@ def check(
         return Finding(True, str(error))
     context = SessionContext(PREFLIGHT_USER, "preflight", token)
     try:
-        client = Client(host.rstrip("/") + (options.ws_path or ""), adapter, context, timeout=timeout)
+        client = Client(ws_url(host, options.ws_path), adapter, context, timeout=timeout)
     except ValueError:  # not a ws://, wss://, http:// or https:// URL
         return Finding(True, f"--host must be a ws://, wss://, http:// or https:// URL, got {host!r}")
     if deployment is not None:
         deployment.apply(client, token)
-    url = shown_url(host, options.ws_path, adapter.default_path)
+    url = target_url(host, options.ws_path, adapter.default_path)
     try:
         client.connect()
     except HandshakeRejected as error:
@@ -101,15 +97,6 @@ def check(
     beat = ready.heartbeat if ready is not None else None
     short = run_length.warning({"heartbeat": {"interval": beat[0]}} if beat else {}, run_time)
     return None if short is None else Finding(False, short)
-
-
-def shown_url(host: str, ws_path: str, default_path: str) -> str:
-    """The URL as the user gave it (their scheme), with the path the users will connect to."""
-    base = host.rstrip("/")
-    if ws_path:
-        return base + ws_path
-    has_path = "/" in base.split("://", 1)[-1]
-    return base if has_path else base + default_path
 
 
 def started_wrong(url: str, adapter: Any, error: SocketproofError) -> Finding:

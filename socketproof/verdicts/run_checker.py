@@ -20,8 +20,9 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
-from checks import History
 from client.tokens import mint_admin_token
+from client.urls import http_base
+from history import History
 from socketproof.target import http_get
 from socketproof.verdicts import reports, server_count
 from socketproof.verdicts.judge import Judgement, format_table, judge, stats_table
@@ -58,13 +59,6 @@ class CheckOptions:
     """Mints the /stats admin token when the run mints with a private key (socketproof/target/token_source.py)."""
     warnings: tuple[str, ...] = ()
     """Said in checks.json's meta (e.g. --insecure: certificates were not verified)."""
-
-
-def http_base(host: str) -> str:
-    """ws://h:p[/...] or http://h:p -> http://h:p (where /stats lives)."""
-    scheme, _, rest = host.partition("://")
-    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
-    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def connections_by_process(history: History) -> dict[str, int]:

@@ -38,7 +38,7 @@ from client.adapter import (
     stamped_payload,
 )
 from client.adapters import AdapterSettings, load_adapter_class
-from client.client import Client, normalize_url, with_query
+from client.client import Client
 from client.errors import ConnectionClosed, ProtocolError, SocketproofError, Timeout
 from client.transport import State
 from tests.client.support import ROOT, FakeRecorder, FakeRequestEvent, Peer, ScriptedServer
@@ -51,41 +51,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = 2.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
-
-
-# -- URLs -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        ("ws://127.0.0.1:8000/ws", "ws://127.0.0.1:8000/ws"),
-        ("http://127.0.0.1:8000/ws", "ws://127.0.0.1:8000/ws"),
-        ("https://example.com/ws", "wss://example.com/ws"),
-        ("WSS://example.com/socket", "wss://example.com/socket"),
-        ("ws://127.0.0.1:8000", "ws://127.0.0.1:8000/ws"),
-        ("http://127.0.0.1:8000/", "ws://127.0.0.1:8000/ws"),
-        ("ws://h:1/ws?token=abc", "ws://h:1/ws?token=abc"),
-    ],
-)
-def test_normalize_url(given: str, expected: str) -> None:
-    assert normalize_url(given) == expected
-
-
-@pytest.mark.parametrize("bad", ["ftp://h/ws", "127.0.0.1:8000", "ws:///ws", ""])
-def test_normalize_url_refuses_other_schemes(bad: str) -> None:
-    with pytest.raises(ValueError):
-        normalize_url(bad)
-
-
-def test_a_bare_host_gets_the_adapters_path_and_its_query() -> None:
-    assert normalize_url("ws://h:1", "/chat") == "ws://h:1/chat"
-    socketio = "/socket.io/?EIO=4&transport=websocket"
-    assert normalize_url("http://h:1/?x=1", socketio) == "ws://h:1/socket.io/?EIO=4&transport=websocket&x=1"
-    assert normalize_url("ws://h:1/own", socketio) == "ws://h:1/own"  # a path given wins
-    assert with_query("ws://h/ws", {}) == "ws://h/ws"
-    assert with_query("ws://h/ws", {"a": "1 2"}) == "ws://h/ws?a=1+2"
-    assert with_query("ws://h/ws?b=2", {"a": "1"}) == "ws://h/ws?b=2&a=1"
 
 
 # -- a toy adapter over a scripted server ---------------------------------------------------------

@@ -80,7 +80,7 @@ def test_handshake_sends_the_token_and_asks_to_resume_only_when_told() -> None:
 def test_the_server_speaks_first_and_there_is_no_goodbye() -> None:
     s = session()
     assert s.start() == [] and s.goodbye() == []
-    assert not hasattr(s, "ready_without_greeting")
+    assert s.ready_without_greeting() is None  # the base's default: wait for the welcome
 
 
 # -- start-up: welcome, snapshot, replay ----------------------------------------------------

@@ -17,7 +17,7 @@ import locust  # noqa: F401 - first: gevent monkey-patches before the client imp
 import pytest
 from locust.env import Environment
 
-from checks import ConnectionHistory, History
+from history import ConnectionHistory, History
 from socketproof.run import plugin
 from socketproof.run.arguments import build_run_adapter
 from socketproof.run.context import RunContext
