@@ -41,12 +41,19 @@ VERSIONED_STATE = "versioned_state"
 """A state document with versions (`StateChange` events): the state check and flow."""
 SERVER_STATS = "server_stats"
 """The server's own /stats endpoint gives its connection count (cleanup) with an admin token."""
+BOUND_CHANNEL = "bound_channel"
+"""A connection's channel is fixed by its handshake (the room in the URL: the Django Channels
+tutorial's `/ws/chat/<room>/`, FastAPI's `/ws/{client_id}`). The flow chooses the channel before
+connecting (`SessionContext.channel`), the session puts it in its handshake and names it in
+`Ready.channels`; the connection receives that channel only and publishes only to it, and
+nothing is subscribed. A receiver is then owed exactly what was published to its channel
+while it was connected."""
 HEARTBEAT = "heartbeat"
 """The protocol announces its heartbeat interval (`Ready.heartbeat`): the heartbeat check
 judges the server's pings against it. Without it, WebSocket ping frames are still recorded."""
 
 ALL_CAPABILITIES = frozenset(
-    {ROUND_TRIP, PUBLISH_ACK, SUBSCRIBE, SERVER_SEQ, RESUME, VERSIONED_STATE, SERVER_STATS, HEARTBEAT}
+    {ROUND_TRIP, PUBLISH_ACK, SUBSCRIBE, SERVER_SEQ, RESUME, VERSIONED_STATE, SERVER_STATS, HEARTBEAT, BOUND_CHANNEL}
 )
 
 
@@ -229,12 +236,14 @@ Event = Ready | Reply | Delivery | KeepAlive | Send | StateChange | Push | Faile
 class SessionContext:
     """What a session is opened for: the identity it acts as, its token (None: the
     adapter needs none), the connection's label (stamps' sender), and for RESUME
-    adapters the offset to resume after (None: a fresh start)."""
+    adapters the offset to resume after (None: a fresh start). `channel` is the channel a
+    BOUND_CHANNEL connection is opened for (None for other adapters)."""
 
     identity: str
     label: str
     token: str | None = None
     resume_after: Any = None
+    channel: str | None = None
 
 
 class UnsupportedOperation(SocketproofError):

@@ -20,7 +20,16 @@ from typing import Any, TypeVar
 from locust import User
 
 from client import Client, ProtocolClient
-from client.adapter import RESUME, SERVER_SEQ, SUBSCRIBE, Delivery, SessionContext, Stamp, stamped_payload
+from client.adapter import (
+    BOUND_CHANNEL,
+    RESUME,
+    SERVER_SEQ,
+    SUBSCRIBE,
+    Delivery,
+    SessionContext,
+    Stamp,
+    stamped_payload,
+)
 from client.errors import ConnectionClosed, SocketproofError
 from client.transport import State
 from socketproof.run import plugin  # noqa: F401  (registers the plugin's listeners: every locustfile imports this)
@@ -135,7 +144,8 @@ class WebSocketUser(User):
         return self.shared.recorder.connection(identity, label)
 
     def new_client(self, identity: str, label: str, resume_after: Any = None) -> Client:
-        """A recorded client of the run's adapter (ProtocolClient, with its verbs, for socketproof)."""
+        """A recorded client of the run's adapter (ProtocolClient, with its verbs, for socketproof);
+        a BOUND_CHANNEL adapter's connection is opened for the identity's room."""
         url = self.ws_url()  # first: a refused host gets no token made
         try:
             token = self.token(identity)
@@ -151,7 +161,8 @@ class WebSocketUser(User):
                                             adapter=self.adapter)  # type: ignore[arg-type]
             client.context = SessionContext(identity, label, client.context.token, resume_after)
         else:
-            client = Client(url, self.adapter, SessionContext(identity, label, token, resume_after),
+            bound = self.room(identity) if self.has(BOUND_CHANNEL) else None
+            client = Client(url, self.adapter, SessionContext(identity, label, token, resume_after, bound),
                             hooks=hooks, request_event=event, timeout=timeout)
         RunContext.of(self.environment).deployment().apply(client, client.context.token)  # TLS, headers, origin, query
         facts = self.facts[label] = ConnectionFacts(self)
@@ -179,7 +190,8 @@ class WebSocketUser(User):
         snapshot = ready.extra.get("snapshot") if ready.extra else None
         if isinstance(snapshot, dict) and isinstance(snapshot.get("version"), int):
             facts.version = snapshot["version"]
-        channel = self.room(identity) if self.has(SUBSCRIBE) else (ready.channels or (identity,))[0]
+        rooms = self.has(SUBSCRIBE) or self.has(BOUND_CHANNEL)
+        channel = self.room(identity) if rooms else (ready.channels or (identity,))[0]
         if identity == self.identity:
             self.own_channel = channel  # the server's name for us (a token's `sub` may differ from the identity)
         client.forget_start()  # read: an idle connection should not carry its welcome
@@ -226,24 +238,31 @@ class WebSocketUser(User):
     # -- channels and stamps ---------------------------------------------------------
 
     def room(self, identity: str | None = None) -> str:
-        """The room an identity joins (SUBSCRIBE adapters): one of --rooms, by identity."""
+        """The room an identity joins (SUBSCRIBE) or connects to (BOUND_CHANNEL): one of --rooms,
+        by identity, the same on every reconnect and every tab."""
         identity = identity or self.identity
         return f"room-{sum(identity.encode()) % self.options.rooms}"
 
     def my_channel(self) -> str:
         """Where this user's own messages go: its room, or the channel the server named for it
         at start-up (its own user; the identity until a connection told us)."""
-        if self.has(SUBSCRIBE):
+        if self.has(SUBSCRIBE) or self.has(BOUND_CHANNEL):
             return self.room()
         return self.own_channel or self.identity
 
     def peer_channel(self) -> str:
-        """A channel some live connection here receives (a peer's user or room), else our own."""
+        """A channel some live connection here receives (a peer's user or room), else our own;
+        a BOUND_CHANNEL connection reaches only its own room, so that is where it goes."""
+        if self.has(BOUND_CHANNEL):
+            return self.my_channel()
         return self.shared.live.pick(self.rng, self.my_channel())
 
     def publish(self, client: Client, channel: str, **kwargs: Any) -> Stamp:
         """Publish a stamped message (--message-bytes) to `channel`; the stamp counts the
         sender's messages to that channel from 1 with no gaps."""
+        bound = client.context.channel if self.has(BOUND_CHANNEL) else None
+        if bound is not None and channel != bound:  # a flow's mistake: the message would land elsewhere
+            raise SocketproofError(f"this connection is bound to {bound!r} and cannot publish to {channel!r}")
         sender = Stamp.safe(client.label)
         key = (sender, channel)
         counters = self._counters

@@ -30,7 +30,7 @@ _REJECTIONS = {
     "missing_token": "check that the server reads 'Authorization: Bearer <jwt>' (docs/protocol.md)",
     "invalid_token": _SECRET_HINT,
     "token_expired": "check this machine's clock against the server's",
-    "origin_not_allowed": "Socketproof connects without an Origin header: let the server accept that",
+    "origin_not_allowed": "pass --origin with an origin the server allows (e.g. --origin https://app.example.com)",
     "not_found": "check --ws-path (default: the protocol's path, /ws for socketproof)",
     "unsupported_version": "the server wants another WebSocket version than 13",
     "bad_handshake": "the server did not accept a standard WebSocket upgrade",
@@ -115,6 +115,10 @@ def rejected(url: str, host: str, options: LoadOptions, error: HandshakeRejected
     """One line per kind of refusal, naming the option that fixes it."""
     if error.code == "unreachable":
         return Finding(True, f"cannot reach {url}: {reason(error.message)}; is the server running? (check --host)")
+    if error.code == "not_websocket" and error.status == 403:  # e.g. Django Channels' AllowedHostsOriginValidator
+        return Finding(True, f"{url} refused the upgrade (HTTP 403): if the server checks the Origin header, pass "
+                             "--origin with an origin it allows (e.g. --origin https://app.example.com); else check "
+                             "the credentials (--header, the token options)")
     if error.code == "not_websocket":
         answer = f"HTTP {error.status}" if error.status else "no WebSocket answer"
         return Finding(
