@@ -12,7 +12,7 @@ import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 
-from server.process import ChildProcess
+from common.child_process import ChildProcess
 
 
 @contextlib.contextmanager

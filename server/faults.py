@@ -6,6 +6,9 @@ They exist so that every test and every check can be shown to catch the bug it i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+
+from common import values
 
 _PROBABILITIES = ("drop", "duplicate", "reorder")
 _FLAGS = (
@@ -62,8 +65,11 @@ class Faults:
 
 
 def parse_faults(text: str) -> Faults:
-    """Parse `drop=0.05,leak_connections,crash_on=echo`; raise ValueError naming the bad part."""
-    values: dict[str, object] = {}
+    """Parse `drop=0.05,leak_connections,crash_on=echo`; raise ValueError naming the bad part.
+
+    Numbers are checked as in the fault proxy's spec (common/values.py), with the same messages.
+    """
+    switches: dict[str, object] = {}
     for part in (piece.strip() for piece in text.split(",")):
         if not part:
             continue
@@ -71,35 +77,23 @@ def parse_faults(text: str) -> Faults:
         if name not in KNOWN_FAULTS:
             raise ValueError(f"unknown fault {name!r}; known: {', '.join(KNOWN_FAULTS)}")
         if name in _PROBABILITIES:
-            values[name] = _probability(name, raw if has_value else "")
+            switches[name] = _number(values.probability, part, bool(has_value), raw, f"{name}=P (probability 0..1)")
         elif name == "delay_ms":
-            values[name] = _amount(name, raw if has_value else "")
+            switches[name] = _number(values.amount, part, bool(has_value), raw, "delay_ms=MS")
         elif name == "crash_on":
             if not raw:
                 raise ValueError("fault 'crash_on' needs a message type, e.g. crash_on=echo")
-            values[name] = raw
+            switches[name] = raw
         else:
             if has_value and raw.lower() not in ("1", "true", "on", "yes"):
                 raise ValueError(f"fault {name!r} is a switch and takes no value, got {raw!r}")
-            values[name] = True
-    return Faults(**values)  # type: ignore[arg-type]
+            switches[name] = True
+    return Faults(**switches)  # type: ignore[arg-type]
 
 
-def _probability(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"fault {name!r} needs a probability, e.g. {name}=0.05") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"fault {name!r} probability must be between 0 and 1, got {raw}")
-    return value
-
-
-def _amount(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"fault {name!r} needs an amount, e.g. {name}=200") from None
-    if value < 0:
-        raise ValueError(f"fault {name!r} must not be negative, got {raw}")
-    return value
+def _number(check: Callable[[str, str, str], float], part: str, has_value: bool, raw: str, usage: str) -> float:
+    """The value of `part` by `check` (common/values.py); `usage` is how to write it."""
+    usage = f"{part.partition('=')[0].strip()} takes {usage}"
+    if not has_value:
+        raise ValueError(f"fault {part!r} needs a value: {usage}")
+    return check(raw, part, usage)

@@ -15,14 +15,23 @@ import sys
 from pathlib import Path
 
 from socketproof.proxy.control import READY_MARK, ProxyError, parse_listen, parse_upstream
-from socketproof.proxy.faults import KNOWN, FaultSpecError, parse_spec
+from socketproof.proxy.faults import FAULTS, FaultSpecError, parse_spec
 from socketproof.proxy.limits import MAX_MESSAGE_BYTES, QUEUE_BYTES, WRITE_TIMEOUT, LimitError, Limits
 
-EPILOG = (
-    "fault spec: comma list of [up:|down:]NAME[=VALUE][@PROBABILITY]; down = server->client, "
-    "up = client->server, both by default. Faults: " + ", ".join(KNOWN) + ". "
-    "Example: drop=0.2,duplicate=0.1,down:reorder=0.2,delay_ms=50+20,freeze_pings"
-)
+
+def epilog() -> str:
+    """The spec's syntax and every registered fault's usage line, for --help."""
+    lines = [
+        "fault spec: a comma list of [up:|down:]NAME[=VALUE][@PROBABILITY]; down = server->client,",
+        "up = client->server, both by default; @PROBABILITY for the faults whose value is not one.",
+        "",
+        "faults:",
+    ]
+    for fault in FAULTS.known():
+        summary = (fault.__doc__ or "").strip().splitlines()[0]
+        lines += [f"  {fault.usage}", f"      {summary}"]
+    lines += ["", "example: drop=0.2,duplicate=0.1,down:reorder=0.2,delay_ms=50+20,freeze_pings"]
+    return "\n".join(lines)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     parse = _Parser(
         prog="python -m socketproof.proxy",
         description="A WebSocket-aware fault proxy: relays frames to --upstream, injecting the faults of --faults.",
-        epilog=EPILOG,
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parse.add_argument("--listen", default="127.0.0.1:0", help="loopback HOST:PORT to listen on (default 127.0.0.1:0)")
     parse.add_argument("--upstream", required=True, help="the server, ws://host:port (clients keep their path)")

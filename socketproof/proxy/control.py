@@ -3,9 +3,9 @@
     with FaultProxy("ws://127.0.0.1:8000", "drop=0.2", seed=1) as proxy:
         connect_to(proxy.url + "/ws"); ...; proxy.counts()
 
-`FaultProxy` runs the relay on a daemon thread with its own hub, so plain pytest threads
-can use it; `ProxyProcess` runs `python -m socketproof.proxy` (a Locust run uses it, so the
-relay does not share a core with the users).
+`FaultProxy` runs the relay on a daemon thread with its own hub (hub_thread.py), so plain
+pytest threads can use it; `ProxyProcess` runs `python -m socketproof.proxy` (a Locust run
+uses it, so the relay does not share a core with the users).
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ import json
 import os
 import sys
 import tempfile
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.process import ChildProcess
+from common.child_process import ChildProcess
 from socketproof.proxy.faults import FaultSpec, parse_spec
+from socketproof.proxy.hub_thread import HubThread
 from socketproof.proxy.limits import Limits
 
-ROOT = Path(__file__).resolve().parents[2]
 READY_MARK = "proxy listening on "
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -88,48 +86,26 @@ class FaultProxy:
         self.listen = parse_listen(listen)
         self.limits = limits or Limits()
         self.url = ""
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._hub: Any = None
-        self._stop: Any = None
+        self._hub = HubThread("socketproof-proxy", self._start, self._stop, STOP_TIMEOUT)
         self._server: Any = None
-        self._error: BaseException | None = None
         self._final: dict[str, Any] | None = None
 
     def start(self) -> str:
-        self._thread = threading.Thread(target=self._main, name="socketproof-proxy", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT) or self._error is not None:
-            raise RuntimeError(f"proxy did not start: {self._error}")
+        self.url = self._hub.start(START_TIMEOUT)
         return self.url
 
-    def _main(self) -> None:
-        import gevent
-        import gevent.event
-
+    def _start(self) -> str:
         from socketproof.proxy.relay import RelayServer
 
-        try:
-            self._hub = gevent.get_hub()
-            self._stop = gevent.event.Event()
-            self._server = RelayServer(self.upstream, self.spec, self.seed, self.listen, self.limits)
-            self.url = self._server.start()
-        except BaseException as error:  # noqa: BLE001 - reported by start()
-            self._error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        self._stop.wait()
+        self._server = RelayServer(self.upstream, self.spec, self.seed, self.listen, self.limits)
+        return self._server.start()
+
+    def _stop(self) -> None:
         self._server.stop()
         self._final = self._server.counts()
-        gevent.sleep(0.01)
 
     def stop(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            return
-        self._hub.loop.run_callback_threadsafe(self._stop.set)
-        self._thread.join(STOP_TIMEOUT)
-        if self._thread.is_alive():
+        if not self._hub.stop():
             raise RuntimeError(f"proxy did not stop within {STOP_TIMEOUT}s")
 
     def __enter__(self) -> FaultProxy:
@@ -140,38 +116,23 @@ class FaultProxy:
         self.stop()
 
     @property
+    def running(self) -> bool:
+        """Its thread is alive (from start() to the end of stop())."""
+        return self._hub.alive
+
+    @property
     def connections(self) -> int:
         """Relayed connections open now."""
-        return self._call(lambda: len(self._server.relays)) if self._running() else 0
+        return self._hub.call(lambda: len(self._server.relays)) if self._running() else 0
 
     def counts(self) -> dict[str, Any]:
         """What the faults did and what was relayed (see RelayServer.counts); also after stop()."""
         if self._final is not None:
             return self._final
-        return self._call(self._server.counts)
+        return self._hub.call(self._server.counts)
 
     def _running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self._final is None
-
-    def _call(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` on the proxy's hub (its state belongs to that thread)."""
-        done = threading.Event()
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as error:  # noqa: BLE001 - re-raised in the caller
-                box["error"] = error
-            finally:
-                done.set()
-
-        self._hub.loop.run_callback_threadsafe(run)
-        if not done.wait(STOP_TIMEOUT):
-            raise RuntimeError("proxy did not answer")
-        if "error" in box:
-            raise box["error"]
-        return box.get("value")
+        return self.running and self._final is None
 
 
 class ProxyProcess(ChildProcess):

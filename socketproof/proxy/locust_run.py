@@ -12,8 +12,8 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from client.urls import split_host
 from socketproof.proxy.control import ProxyError, ProxyProcess, parse_upstream
 from socketproof.proxy.faults import FaultSpecError, parse_spec
 from socketproof.proxy.relay import format_counts
@@ -92,10 +92,3 @@ def target_behind(run_proxy: RunProxy | None, host: str | None) -> str:
     if run_proxy is not None and run_proxy.process.url and host.startswith(run_proxy.process.url):
         return run_proxy.target
     return host
-
-
-def split_host(host: str) -> tuple[str, str]:
-    """`ws://h:p/base` -> ('ws://h:p', '/base'); http(s) becomes ws(s) like the users' URLs."""
-    parts = urlsplit(host.strip())
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    return urlunsplit((scheme, parts.netloc, "", "", "")), parts.path.rstrip("/")

@@ -426,7 +426,8 @@ class Relay:
             if fin:
                 proxy.relayed[f"{direction}:messages"] += 1
             self.outs[direction].put("data", payload, fin, self.faults.pace(direction, size, now), size)
-        if "cut_after" in self.faults.on_data_frame(direction):
+        fired = self.faults.on_data_frame(direction)
+        if fired and any(fault.cuts for fault in fired):
             self.outs[direction].put("cut")  # after the frames already queued
 
     def send_message(self, direction: str, message: Message, due: float) -> None:
@@ -471,7 +472,7 @@ class Relay:
 
     def on_time(self) -> None:
         for fault in self.faults.on_time(time.monotonic() - self.opened_at):
-            if fault.name == "cut_after":
+            if fault.cuts:
                 self.cut()
                 return
 

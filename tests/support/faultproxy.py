@@ -13,18 +13,19 @@
   (SO_LINGER 0) or a plain close; new connections are accepted as before.
 - `retarget((host, port))`: later connections go elsewhere (a restarted server).
 
-The proxy runs its own gevent hub in a daemon thread, so it works from plain pytest
-threads and from a Locust process alike; switches are marshalled onto that hub.
+The proxy runs its own gevent hub in a daemon thread (socketproof/proxy/hub_thread.py, the
+fault proxy's own), so it works from plain pytest threads and from a Locust process alike;
+switches are marshalled onto that hub.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
+
+from socketproof.proxy.hub_thread import HubThread
 
 CHUNK = 65536
 STOP_TIMEOUT = 5.0
@@ -145,55 +146,33 @@ class FaultProxy:
         self.forwarded_bytes = 0
         self.dropped_bytes = 0
         self._pipes: set[_Pipe] = set()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._hub: Any = None
+        self._hub = HubThread("faultproxy", self._listen, self._close, STOP_TIMEOUT)
         self._server: Any = None
         self._handlers: Any = None
-        self._stop: Any = None
-        self._error: BaseException | None = None
 
     # -- life ---------------------------------------------------------------
 
     def start(self) -> tuple[str, int]:
-        self._thread = threading.Thread(target=self._main, name="faultproxy", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(STOP_TIMEOUT):
-            raise RuntimeError("fault proxy did not start")
-        if self._error is not None:
-            raise RuntimeError(f"fault proxy failed to start: {self._error}")
+        self.address = self._hub.start()
         return self.address
 
-    def _main(self) -> None:
-        import gevent
-        import gevent.event
+    def _listen(self) -> tuple[str, int]:
         import gevent.pool
         from gevent.server import StreamServer
 
-        try:
-            self._hub = gevent.get_hub()
-            self._stop = gevent.event.Event()
-            self._handlers = gevent.pool.Pool(None)
-            self._server = StreamServer((self.host, 0), self._handle, spawn=self._handlers)
-            self._server.start()
-            self.address = self._server.address[:2]
-        except BaseException as error:  # noqa: BLE001 - reported by start()
-            self._error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        self._stop.wait()
+        self._handlers = gevent.pool.Pool(None)
+        self._server = StreamServer((self.host, 0), self._handle, spawn=self._handlers)
+        self._server.start()
+        return self._server.address[:2]
+
+    def _close(self) -> None:
         self._server.close()
         for pipe in list(self._pipes):
             pipe.close(rst=False)
         self._handlers.kill(timeout=STOP_TIMEOUT)  # no greenlet may outlive this thread's hub
-        gevent.sleep(0.01)
 
     def stop(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            return
-        self._call(lambda: self._stop.set(), wait=False)
-        self._thread.join(STOP_TIMEOUT)
+        self._hub.stop()
 
     def __enter__(self) -> FaultProxy:
         self.start()
@@ -255,33 +234,9 @@ class FaultProxy:
                 pipe.close(rst=rst)
             return len(pipes)
 
-        count = self._call(cut_all)
+        count = self._hub.call(cut_all)
         self.cuts += count
         return count
 
     def retarget(self, target: tuple[str, int]) -> None:
         self.target = target
-
-    def _call(self, fn: Callable[[], Any], wait: bool = True) -> Any:
-        """Run `fn` on the proxy's hub (gevent objects belong to their hub's thread)."""
-        if threading.current_thread() is self._thread:
-            return fn()
-        done = threading.Event()
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as error:  # noqa: BLE001 - re-raised in the caller
-                box["error"] = error
-            finally:
-                done.set()
-
-        self._hub.loop.run_callback_threadsafe(run)
-        if not wait:
-            return None
-        if not done.wait(STOP_TIMEOUT):
-            raise RuntimeError("fault proxy did not answer")
-        if "error" in box:
-            raise box["error"]
-        return box.get("value")

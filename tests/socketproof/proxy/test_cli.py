@@ -12,6 +12,7 @@ import pytest
 from wsproto.events import TextMessage
 
 from socketproof.proxy import ProxyProcess
+from socketproof.proxy.faults import FAULTS
 from tests.socketproof.proxy.peers import FrameClient, FrameServer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -88,6 +89,8 @@ def test_bad_options_are_one_line_and_exit_2(args: tuple[str, ...], message: str
 def test_help() -> None:
     result = run_cli("--help")
     assert result.returncode == 0 and "--faults" in result.stdout and "down:reorder=0.2" in result.stdout
+    for fault in FAULTS.known():  # the fault list comes from the registry
+        assert f"\n  {fault.usage}\n" in result.stdout
 
 
 def test_a_listen_port_in_use_is_one_line_and_exit_2() -> None:

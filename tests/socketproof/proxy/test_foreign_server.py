@@ -10,9 +10,9 @@ import json
 
 import pytest
 
+from apps.json_chat_server import chat_server
 from tests.socketproof.support import LocustRun, RunPool
 from tests.socketproof.test_custom_adapter_runs import ADAPTER
-from apps.json_chat_server import chat_server
 
 RUN = ["-u", "10", "-r", "10", "-t", "9s", "--protocol", ADAPTER, "--proxy-seed", "3"]
 

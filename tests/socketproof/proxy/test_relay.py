@@ -317,7 +317,7 @@ def test_stop_ends_live_connections_and_leaves_nothing(server: FrameServer) -> N
     client.recorder.wait_for(1)
     proxy.stop()
     assert client.ended.wait(5)
-    assert not proxy._thread.is_alive()  # noqa: SLF001
+    assert not proxy.running
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])), timeout=1).close()
     client.close()

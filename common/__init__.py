@@ -1,0 +1,5 @@
+"""Small helpers that both the reference server (server/) and socketproof/ use, so neither owns them.
+
+Nothing here imports anything of the project: `values` checks the numbers in switch and
+fault-spec text, `child_process` runs a child Python process that prints a ready line.
+"""
