@@ -100,8 +100,10 @@ def run_locust(
     env: Mapping[str, str] | None = None,
     timeout: float = RUN_TIMEOUT,
     headless: bool = True,
+    cwd: Path = ROOT,
 ) -> LocustRun:
-    """`python -m locust [--headless] ARGS` with reports and stats files in `report_dir`."""
+    """`python -m locust [--headless] ARGS` with reports and stats files in `report_dir`, run in
+    `cwd` (the repo, whose locust.conf names the default mix; elsewhere: a user's own folder)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     full = [
         *(["--headless"] if headless else []),
@@ -116,7 +118,7 @@ def run_locust(
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "locust", *full],
-        cwd=ROOT,
+        cwd=cwd,
         env=clean_environment(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
