@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from server.config import DEFAULT_SECRET  # the reference server's documented default `jwt_secret`
+from common.defaults import DEFAULT_SECRET
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")

@@ -11,9 +11,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from common.defaults import DEFAULT_SECRET
 from server.faults import Faults, parse_faults
 
-DEFAULT_SECRET = "socketproof-development-secret-change-me"
 ENV_PREFIX = "SOCKETPROOF_"
 
 

@@ -15,7 +15,8 @@ import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from server.app import UPGRADED_KEY, create_app
-from server.config import DEFAULT_SECRET, SETTING_NAMES, ConfigError
+from common.defaults import DEFAULT_SECRET
+from server.config import SETTING_NAMES, ConfigError
 
 log = logging.getLogger("socketproof.server")
 

@@ -12,16 +12,18 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("server", "client", "checks", "history", "socketproof", "locustfiles", "apps", "bench", "tests")
+PACKAGES = ("common", "server", "client", "checks", "history", "socketproof", "locustfiles", "apps", "bench", "tests")
 """Scanned; every package but tests is production code."""
 ONLY = {
+    "common": set(),
     "history": set(),
     "checks": {"history"},
     "socketproof.run.options": set(),
 }
 """Module or package -> the only project packages it may import besides itself."""
 NEVER = {
-    "client": {"checks", "socketproof"},
+    "client": {"checks", "socketproof", "server"},
+    "socketproof.proxy": {"server"},
 }
 """Module or package -> project packages it must not import (the run hands the client what it needs)."""
 
