@@ -14,8 +14,8 @@ import gevent
 import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from server.app import UPGRADED_KEY, create_app
 from common.defaults import DEFAULT_SECRET
+from server.app import UPGRADED_KEY, create_app
 from server.config import SETTING_NAMES, ConfigError
 
 log = logging.getLogger("socketproof.server")
