@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from checks.verdict import Anomaly, Verdict
-from history import ConnectionHistory, Folded
+from history import ConnectionHistory, Folded, History
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class Check:
     For folded connections (checks.fold): `connection_anomalies(connection)` gives the
     anomalies one connection proves on its own, kept as evidence samples per kind
     (`History.folded.findings`); `fold(folded, connection)` writes anything else the check
-    needs of it into the summary.
+    needs of it into the summary. `applies(history)`, when given, says whether the run is
+    one this check judges at all (agreement: only runs with unstamped traffic, or nobody
+    publishing); a run it does not apply to gets no row, as timing without thresholds.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Check:
     judges: Literal["history", "requests"] = "history"
     connection_anomalies: Callable[[ConnectionHistory], list[Anomaly]] | None = None
     fold: Callable[[Folded, ConnectionHistory], None] | None = None
+    applies: Callable[[History], bool] | None = None
 
 
 CHECKS: dict[str, Check] = {}

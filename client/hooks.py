@@ -41,7 +41,9 @@ class ConnectionHooks(Protocol):
         """The publish was refused or timed out: its stamp is not owed to anyone."""
 
     def delivered(self, channel: str, stamp: Stamp | None, seq: int | None, message_id: Any, t: float) -> None:
-        """A message arrived on `channel` (stamp None: no stamp in it; seq None: no server seq)."""
+        """A message arrived on `channel` (stamp None: no stamp in it; seq None: no server seq).
+        `message_id`: the adapter's id for it; for an unstamped one without, the client's hash
+        of its body (history.messages.content_key); None when there is neither."""
 
     def keepalive(self, t: float) -> None:
         """A heartbeat from the server: a WebSocket ping frame or the protocol's own ping."""

@@ -16,6 +16,10 @@ Memory is bounded whatever the server sends:
   errors at most KEY_CAP distinct keys (then "_other"), acks/failures/holes at most
   RANGE_CAP ranges per set (then counted in `overflow`), state changes RUN_CAP runs, and
   at most INFLIGHT_CAP state updates awaiting their ack;
+- unstamped deliveries with an identity (`message_id`: the adapter's, or the client's hash
+  of the body): a `MessageLog` per channel, made on the first one (an idle connection has
+  none), 12 bytes a message, at most LOG_CAP per channel and LOG_BUDGET per connection
+  (history.messages; later ones only counted in the log's `truncated`);
 - publish records: one per (sender, channel), at most PUBLISH_CAP per process (the
   publishes of any further pair are only counted in `published_overflow`);
 - connections: every open connection is kept; of the closed ones the latest
@@ -40,6 +44,7 @@ from typing import Any
 from client.adapter import ResumeInfo, Stamp
 from history import (
     KEY_CAP,
+    LOG_BUDGET,
     OTHER,
     RUN_BUDGET,
     RUN_CAP,
@@ -50,7 +55,9 @@ from history import (
     ConnectionHistory,
     Folded,
     History,
+    MessageLog,
     PublishRecord,
+    message_key,
     state_digest,
 )
 
@@ -89,7 +96,7 @@ class ConnectionRecorder:
     ConnectionHistory; implements `client.hooks.ConnectionHooks`."""
 
     __slots__ = ("_owner", "h", "_closed", "_state", "_updates", "_pub", "_pub_count",
-                 "_pub_overflow", "_acked", "_streams", "_seq_id_channels", "_runs_left")
+                 "_pub_overflow", "_acked", "_streams", "_seq_id_channels", "_runs_left", "_log_left")
 
     def __init__(self, owner: Recorder, identity: str, label: str) -> None:
         self._owner = owner
@@ -105,6 +112,7 @@ class ConnectionRecorder:
         self._streams = 0
         self._seq_id_channels = 0
         self._runs_left = RUN_BUDGET
+        self._log_left = LOG_BUDGET
 
     # -- connection life ------------------------------------------------------
     def _fresh(self) -> None:
@@ -116,6 +124,7 @@ class ConnectionRecorder:
         self._streams = 0
         self._seq_id_channels = 0
         self._runs_left = RUN_BUDGET
+        self._log_left = LOG_BUDGET
         self._owner._reopened(self)
 
     def opened(self, t: float, *, conn_id: Any, channels: tuple[str, ...],
@@ -238,6 +247,12 @@ class ConnectionRecorder:
         record.deliveries += 1
         if stamp is None:
             record.unstamped += 1
+            if message_id is not None:
+                log = record.log
+                if log is None:
+                    log = record.log = MessageLog(t)
+                if log.add(message_key(message_id), t, self._log_left > 0):
+                    self._log_left -= 1
         else:
             target = record if stamp.channel == channel else self._channel(stamp.channel)
             stream = target.senders.get(stamp.sender) if target is not None else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from client.adapter import Delivery, Ready, Reply, Stamp, StateChange
 from client.hooks import ConnectionHooks
+from history.messages import content_key
 
 
 def error_code(error: Any) -> str:
@@ -70,7 +71,10 @@ class Recording:
     def delivered(self, delivery: Delivery) -> None:
         stamp = delivery.stamp
         channel = delivery.channel or (stamp.channel if stamp is not None else "")
-        self.hooks.delivered(channel, stamp, delivery.seq, delivery.message_id, time.time())
+        message_id = delivery.message_id
+        if message_id is None and stamp is None and delivery.body is not None:  # known by its content
+            message_id = content_key(delivery.body)
+        self.hooks.delivered(channel, stamp, delivery.seq, message_id, time.time())
 
     def state(self, change: StateChange) -> None:
         self.hooks.state(change.kind, change.version, change.state, change.patch, change.corr, time.time())

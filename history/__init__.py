@@ -8,7 +8,9 @@ workers send it to the master as JSON. By job:
 - history.records: the records of a run (History, ConnectionHistory, ChannelRecord,
   PublishRecord, AckedSeqs), their JSON form and merge; the format is described there;
 - history.folded: the bounded summary of folded (closed, no longer kept) connections and
-  its merge.
+  its merge;
+- history.messages: unstamped messages, their 64-bit identity (`message_key`,
+  `content_key`) and the per-(connection, channel) `MessageLog` of them in arrival order.
 
 It imports nothing of client/, checks/ or socketproof/: dependencies run history <- checkers
 <- fold <- the run.
@@ -16,6 +18,7 @@ It imports nothing of client/, checks/ or socketproof/: dependencies run history
 from __future__ import annotations
 
 from history.folded import Folded
+from history.messages import LOG_BUDGET, LOG_CAP, MessageLog, content_key, key_text, message_key
 from history.ranges import RANGE_CAP, RUN_BUDGET, RUN_CAP, SAMPLE_CAP, Arrivals, Samples, SeqSet
 from history.records import (
     HISTORY_VERSION,
@@ -31,7 +34,8 @@ from history.records import (
 )
 
 __all__ = [
-    "HISTORY_VERSION", "KEY_CAP", "OTHER", "RANGE_CAP", "RUN_BUDGET", "RUN_CAP", "SAMPLE_CAP", "SEQ_ID_CAP",
-    "AckedSeqs", "Arrivals", "ChannelRecord", "ConnectionHistory", "Folded", "History", "PublishRecord",
-    "Samples", "SeqSet", "state_digest",
+    "HISTORY_VERSION", "KEY_CAP", "LOG_BUDGET", "LOG_CAP", "OTHER", "RANGE_CAP", "RUN_BUDGET", "RUN_CAP",
+    "SAMPLE_CAP", "SEQ_ID_CAP",
+    "AckedSeqs", "Arrivals", "ChannelRecord", "ConnectionHistory", "Folded", "History", "MessageLog",
+    "PublishRecord", "Samples", "SeqSet", "content_key", "key_text", "message_key", "state_digest",
 ]

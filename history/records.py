@@ -24,7 +24,11 @@ thousands has none, and `{}` in to_dict()), and per channel a `ChannelRecord`:
   `deliveries`, `unstamped` (deliveries without a stamp);
 - `senders`: per stamp sender, the `Arrivals` of its counters (FIFO, duplicates, holes);
 - `seqs`: the `Arrivals` of the server's seqs (SERVER_SEQ adapters), and `seq_ids`, a
-  thinned seq -> message id map (tab divergence, see SEQ_ID_CAP).
+  thinned seq -> message id map (tab divergence, see SEQ_ID_CAP);
+- `log` (history.messages.MessageLog): the unstamped deliveries' keys (the adapter's
+  message id, else a hash of the body) in arrival order with their receive times, made on
+  the first one, at most LOG_CAP per channel and LOG_BUDGET per connection (subscriber
+  agreement, checks.agreement). On the wire only when there is one (older histories have none).
 
 `Arrivals` (history.ranges) keeps arrival order compactly as runs `[lo, hi, t_first]`, by
 one rule (`Arrivals.add`): an arrival one above the last one extends the last run, anything
@@ -63,6 +67,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from history.folded import Folded
+from history.messages import MessageLog
 from history.ranges import RANGE_CAP, Arrivals, SeqSet, capped_from_dict, capped_to_dict
 
 HISTORY_VERSION = 2
@@ -92,14 +97,18 @@ class ChannelRecord:
     seqs: Arrivals | None = None
     seq_ids: dict[int, Any] = field(default_factory=dict)
     seq_id_stride: int = SEQ_ID_STRIDE
+    log: MessageLog | None = None
 
     def to_dict(self) -> dict:
-        return {"subscribed_at": self.subscribed_at, "deliveries": self.deliveries,
-                "unstamped": self.unstamped,
-                "senders": {s: a.to_dict() for s, a in self.senders.items()},
-                "seqs": self.seqs.to_dict() if self.seqs is not None else None,
-                "seq_ids": {str(k): v for k, v in self.seq_ids.items()},
-                "seq_id_stride": self.seq_id_stride}
+        d = {"subscribed_at": self.subscribed_at, "deliveries": self.deliveries,
+             "unstamped": self.unstamped,
+             "senders": {s: a.to_dict() for s, a in self.senders.items()},
+             "seqs": self.seqs.to_dict() if self.seqs is not None else None,
+             "seq_ids": {str(k): v for k, v in self.seq_ids.items()},
+             "seq_id_stride": self.seq_id_stride}
+        if self.log is not None:
+            d["log"] = self.log.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ChannelRecord:
@@ -108,13 +117,15 @@ class ChannelRecord:
                    senders={s: Arrivals.from_dict(a) for s, a in (d.get("senders") or {}).items()},
                    seqs=Arrivals.from_dict(d["seqs"]) if d.get("seqs") else None,
                    seq_ids={int(k): v for k, v in (d.get("seq_ids") or {}).items()},
-                   seq_id_stride=int(d.get("seq_id_stride", SEQ_ID_STRIDE)))
+                   seq_id_stride=int(d.get("seq_id_stride", SEQ_ID_STRIDE)),
+                   log=MessageLog.from_dict(d["log"]) if d.get("log") else None)
 
     def copy(self) -> ChannelRecord:
         return ChannelRecord(self.subscribed_at, self.deliveries, self.unstamped,
                              {s: a.copy() for s, a in list(self.senders.items())},
                              self.seqs.copy() if self.seqs is not None else None,
-                             dict(self.seq_ids), self.seq_id_stride)
+                             dict(self.seq_ids), self.seq_id_stride,
+                             self.log.copy() if self.log is not None else None)
 
 
 _COUNTS = ("errors", "frames_in", "frames_out")

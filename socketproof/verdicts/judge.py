@@ -110,15 +110,31 @@ def judge(
     request_stats: dict[str, dict[str, Any]] | None = None,
     strict: bool = False,
     heartbeat_interval: float | None = None,
+    missing_workers: Sequence[str] = (),
 ) -> Judgement:
     """Run the chosen checks; timing only when thresholds were given. `heartbeat_interval` is
-    --heartbeat-interval: the ping interval to expect where the protocol announces none."""
-    history_checks = [name for name in names if name in ALL_CHECKS]
+    --heartbeat-interval: the ping interval to expect where the protocol announces none.
+    `missing_workers` (distributed runs) name the workers whose history never came: a check
+    left without evidence by them says so instead of "the run was cut short"."""
+    history_checks = [name for name in names if name in ALL_CHECKS
+                      and (CHECKS[name].applies is None or CHECKS[name].applies(history))]
     opts = {"expected_interval": heartbeat_interval} if heartbeat_interval and "heartbeat" in history_checks else {}
     verdicts = run_checks(history, history_checks, **opts)
+    if missing_workers:
+        verdicts = [_blame_missing(verdict, missing_workers) for verdict in verdicts]
     if "timing" in names and thresholds:
         verdicts.append(check_timing(request_stats or {}, thresholds))
     return Judgement(verdicts, compose(verdicts), strict, no_successful_request(request_stats))
+
+
+def _blame_missing(verdict: Verdict, workers: Sequence[str]) -> Verdict:
+    """A verdict that is not a proven FAIL, on a run with workers' histories missing: UNKNOWN,
+    naming them (no check passes on part of the evidence)."""
+    if verdict.valid is False:
+        return verdict
+    reason = (f"no history from worker {', '.join(workers)} (killed or cut off during the run): "
+              "the evidence is only part of the run")
+    return dataclasses.replace(verdict, valid=UNKNOWN, stats={**verdict.stats, "reason": reason})
 
 
 def _mark(valid: Any) -> str:

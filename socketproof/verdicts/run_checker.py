@@ -96,6 +96,10 @@ class RunChecker:
         self.stats_before: dict[str, Any] | None = None
         self.count_before: int | None = None
         self.worker_histories: dict[str, History] = {}
+        self.participants: set[str] = set()
+        """Master: every worker that took part in this run (its history is owed)."""
+        self.missing_workers: list[str] = []
+        """Master: the workers whose history never came, by name."""
         self.live_histories: dict[str, History] = {}
         self._last_live_report = 0.0
         self._judged_run = False
@@ -184,6 +188,9 @@ class RunChecker:
         self._judged_run = False
         self.worker_histories.clear()
         self.live_histories.clear()
+        self.missing_workers = []
+        self.participants = {client.id for client in self.runner.clients.all} \
+            if isinstance(self.runner, MasterRunner) else set()
         if not isinstance(self.runner, WorkerRunner):
             # Before any user (a baseline), but bounded: in headless runs the run-time clock is
             # already going, so a target whose /stats hangs would otherwise eat 5 s of the run.
@@ -219,7 +226,10 @@ class RunChecker:
         self.finish(history)
 
     def _wait_for_workers(self) -> History:
-        expected = {client.id for client in self.runner.clients.all}
+        """Every worker that took part in the run (there at its start, or reporting during it, even
+        if Locust has forgotten it since) owes its history; one that never sends it (killed, cut off)
+        is named, and the history is incomplete: no check passes on part of the evidence."""
+        expected = self.participants | {client.id for client in self.runner.clients.all}
         deadline = time.monotonic() + WORKER_HISTORY_WAIT
         while not expected <= set(self.worker_histories) and time.monotonic() < deadline:
             gevent.sleep(0.1)
@@ -228,9 +238,16 @@ class RunChecker:
         for history in self.worker_histories.values():
             merged = merged.merge(history)
         if missing:
-            log.warning("no history from %d worker(s) %s: verdicts may be unknown", len(missing), sorted(missing))
+            self.missing_workers = [self.worker_name(client_id) for client_id in sorted(missing)]
+            log.warning("no history from worker %s (killed or cut off?): every check that would rest on part of "
+                        "the run is UNKNOWN", ", ".join(self.missing_workers))
             merged.complete = False
         return merged
+
+    def worker_name(self, client_id: str) -> str:
+        """`w1 (host_3f2a...)`: the process label its connections carry, and Locust's id."""
+        index = getattr(self.runner, "worker_indexes", {}).get(client_id)
+        return f"w{index} ({client_id})" if index is not None else client_id
 
     def finish(self, history: History) -> None:
         """Judge the finished run, write the reports, set the exit code."""
@@ -248,6 +265,7 @@ class RunChecker:
             stats_table(self.runner.stats),
             options.strict,
             options.heartbeat_interval,
+            missing_workers=self.missing_workers,
         )
         self.judgement = judgement
         self._judged_run = True
@@ -258,6 +276,7 @@ class RunChecker:
             "connections": len(history.connections),
             "connections_by_process": connections_by_process(history),
             "history_complete": history.complete,
+            "missing_workers": list(self.missing_workers),
         }
         if options.warnings:
             meta["warnings"] = list(options.warnings)
@@ -374,6 +393,8 @@ class RunChecker:
         data[LIVE_HISTORY_KEY] = state.recorder.history().to_dict()
 
     def _on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        if self._running:  # a worker that reports during the run took part in it, even if it joined late
+            self.participants.add(client_id)
         live = data.get(LIVE_HISTORY_KEY)
         if live is not None:
             self.live_histories[client_id] = History.from_dict(live)

@@ -25,7 +25,8 @@ def test_every_check_module_is_registered_in_its_order():
     modules = [importlib.import_module(f"checks.{m.name}") for m in pkgutil.iter_modules(checks.__path__)]
     with_a_check = {m.NAME: m.__name__ for m in modules if hasattr(m, "NAME")}
     assert {name: c.check.__module__ for name, c in CHECKS.items()} == with_a_check
-    assert list(CHECKS) == ["ordering", "duplicates", "loss", "cleanup", "heartbeat", "state", "timing"]
+    assert list(CHECKS) == ["ordering", "duplicates", "loss", "agreement", "cleanup", "heartbeat", "state",
+                            "timing"]
     assert all(c.help and "%" not in c.help for c in CHECKS.values())
 
 

@@ -11,7 +11,18 @@ from checks.loss import lost_messages
 from client.adapter import ResumeInfo, Stamp
 from client.hooks import ConnectionHooks
 from client.recorder import CHANNEL_CAP, STREAM_CAP, ConnectionRecorder, Recorder
-from history import KEY_CAP, OTHER, RUN_BUDGET, RUN_CAP, SEQ_ID_CAP, SeqSet, state_digest
+from history import (
+    KEY_CAP,
+    LOG_BUDGET,
+    LOG_CAP,
+    OTHER,
+    RUN_BUDGET,
+    RUN_CAP,
+    SEQ_ID_CAP,
+    SeqSet,
+    message_key,
+    state_digest,
+)
 from tests.checks.scenario import ACKED, SOCKETPROOF, Run
 
 
@@ -300,3 +311,47 @@ def test_memory_stays_bounded_under_100k_adversarial_events():
     assert lost[("w1-p", "planted-kept", False)] == [[5, 5]]
     assert lost[(None, "planted-folded", True)] == [[5, 5]]
     assert len(h.to_json()) < MEMORY_BUDGET
+
+
+def test_unstamped_deliveries_are_logged_from_the_first_one_only():
+    run = Run(ACKED)
+    run.open("idle", channels=("feed",))
+    stamped = run.open("stamped", channels=("feed",))
+    stamped.delivered("feed", Stamp("s", "feed", 1, 1.0), None, "id-1", 2.0)
+    feed = run.open("feed", channels=("feed",))
+    feed.delivered("feed", None, None, None, 2.0)  # no id and no body: counted, not known
+    assert feed.h.received["feed"].log is None
+    feed.delivered("feed", None, None, "b-1", 2.5)
+    feed.delivered("feed", None, None, 7, 3.0)
+    logs = {c.label: c.received["feed"] for c in run.history().connections}
+    assert logs["idle"].log is None and logs["stamped"].log is None
+    record = logs["feed"]
+    assert record.unstamped == 3 and list(record.log.keys) == [message_key("b-1"), 7]
+    assert record.log.times() == [2.5, 3.0]
+    feed.closed(1000, "", "client", 4.0)
+    feed.delivered("feed", None, None, "b-2", 5.0)  # the same hooks, a new connection: a new log
+    assert feed.h.received["feed"].log.entries() == [(message_key("b-2"), 5.0)]
+
+
+def test_logs_cost_12_bytes_a_message_within_the_cap_and_the_connections_budget():
+    rec = Recorder("w1", capabilities=ACKED)
+    c = rec.connection("u", "u#1")
+    c.opened(0.0, conn_id=None, channels=tuple(f"ch{i}" for i in range(8)), heartbeat=None, resume=None,
+             capabilities=ACKED)
+    c.delivered("ch0", None, None, "first", 0.5)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(LOG_CAP - 1):
+            c.delivered("ch0", None, None, n, 1.0 + n * 0.01)
+        per_message = (tracemalloc.get_traced_memory()[0] - before) / (LOG_CAP - 1)
+        for n in range(6 * LOG_CAP):  # 3072 on each channel: the connection's budget runs out first
+            c.delivered(f"ch{n % 8}", None, None, n, 100.0 + n * 0.01)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    logs = [r.log for r in c.h.received.values() if r.log is not None]
+    assert 12 <= per_message < 14, per_message
+    assert max(len(log) for log in logs) == LOG_CAP and sum(len(log) for log in logs) == LOG_BUDGET
+    assert sum(log.truncated for log in logs) == LOG_CAP + 6 * LOG_CAP - LOG_BUDGET
+    assert held < LOG_BUDGET * 14 + 8 * 1024, held

@@ -74,3 +74,13 @@ def test_deliveries_and_state_changes() -> None:
     assert [args[:4] for args in hooks.named("delivered")] == [
         ("room-1", STAMP, 4, "m"), ("room-9", None, None, None), ("", None, None, None)]
     assert hooks.named("state")[0][:5] == ("patch", 3, None, {"a": 1}, "u1")
+
+
+def test_an_unstamped_delivery_without_an_id_is_known_by_its_body() -> None:
+    from history import content_key
+
+    rec, hooks = recording()
+    rec.delivered(Delivery("feed", None, {"tick": 1}))
+    rec.delivered(Delivery("feed", None, {"tick": 1}, message_id="b-1"))  # the adapter's id wins
+    rec.delivered(Delivery("feed", STAMP, {"tick": 1}))  # a stamp is judged by its stamp
+    assert [args[3] for args in hooks.named("delivered")] == [content_key({"tick": 1}), "b-1", None]

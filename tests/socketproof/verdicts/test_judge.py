@@ -6,10 +6,11 @@ import pytest
 from locust.stats import RequestStats
 
 from checks import UNKNOWN, Anomaly, Verdict, check_timing, compose
-from history import History
+from history import History, PublishRecord
 from socketproof.verdicts.judge import (
     CHECK_NAMES,
     Judgement,
+    _blame_missing,
     format_table,
     judge,
     parse_check_names,
@@ -34,7 +35,8 @@ UNSURE = Verdict("heartbeat", UNKNOWN, [], {"anomalies": 0, "reason": "no server
 @pytest.mark.parametrize("text", [None, "all", "", " all ", ","])
 def test_all_checks_by_default(text: str | None) -> None:
     assert parse_check_names(text) == CHECK_NAMES
-    assert set(CHECK_NAMES) == {"ordering", "duplicates", "loss", "cleanup", "heartbeat", "state", "timing"}
+    assert set(CHECK_NAMES) == {"ordering", "duplicates", "loss", "agreement", "cleanup", "heartbeat", "state",
+                                "timing"}
 
 
 def test_a_comma_list_keeps_order_and_drops_repeats() -> None:
@@ -148,3 +150,20 @@ def test_thresholds_judge_the_table_built_from_locust_stats() -> None:
     failed = check_timing(table, ["echo:p99<50"])
     assert failed.valid is False and failed.anomalies[0].kind == "threshold"
     assert check_timing(table, ["failures<10%"]).valid is False  # 1 of 6 failed
+
+
+def test_agreement_judges_only_runs_with_unstamped_traffic_or_no_publisher() -> None:
+    """A run whose every message is stamped gets no agreement row (loss, ordering and duplicates
+    judge it exactly); a run where nobody published gets one, UNKNOWN with its reason here."""
+    stamped = History(published={"alice#1@p0.aa": {"room-0": PublishRecord(first_at=1.0, last_at=2.0)}})
+    assert "agreement" not in [v.name for v in judge(stamped).verdicts]
+    listened = [v for v in judge(History()).verdicts if v.name == "agreement"]
+    assert len(listened) == 1 and listened[0].valid == UNKNOWN
+
+
+def test_a_missing_worker_turns_every_pass_into_unknown_naming_it_and_keeps_fails() -> None:
+    failed = Verdict("ordering", False, [Anomaly("fifo", "late", {})])
+    history = History(complete=True)
+    verdicts = {v.name: v for v in judge(history, ("ordering", "loss"), missing_workers=["w1 (vm_ab12)"]).verdicts}
+    assert verdicts["loss"].valid == UNKNOWN and "w1 (vm_ab12)" in verdicts["loss"].stats["reason"]
+    assert _blame_missing(failed, ["w1"]) is failed
