@@ -7,7 +7,9 @@ the argument), plus `GET /metrics` in Prometheus text with the connected-client 
 (`socketio_connected N`). Test switches break the room broadcasts on purpose:
 `--drop-every N` drops every Nth one, `--duplicate-every N` sends every Nth twice and
 `--reorder-every N` holds every Nth back until the same sender's next one to that room.
-`--plain` serves a WebSocket that is not Socket.IO instead (the "wrong server" test).
+`--plain` serves a WebSocket that is not Socket.IO instead (the "wrong server" test);
+`--no-echo` leaves out the `echo` event and `--join-event NAME` names the join event otherwise,
+as apps written without Socketproof in mind do (the pre-flight's missing-operation tests).
 
 Run: `python -m apps.socketio_app --port 0 --jwt-secret S`; it prints
 `socketio app listening on http://127.0.0.1:PORT` once it listens. `running_app()` does
@@ -45,8 +47,10 @@ class Faults:
     done: dict[str, int] = dataclasses.field(default_factory=lambda: {"drop": 0, "duplicate": 0, "reorder": 0})
 
 
-def create_app(secret: str, faults: Faults, ping_interval: float, ping_timeout: float) -> Any:
-    """The ASGI app: python-socketio's AsyncServer with /metrics beside it."""
+def create_app(secret: str, faults: Faults, ping_interval: float, ping_timeout: float, *, echo: bool = True,
+               join_event: str = "join") -> Any:
+    """The ASGI app: python-socketio's AsyncServer with /metrics beside it (`echo` False: no
+    echo event; `join_event`: the event that joins a room)."""
     import jwt
     import socketio
 
@@ -73,16 +77,18 @@ def create_app(secret: str, faults: Faults, ping_interval: float, ping_timeout: 
         for key in [key for key in held if key[1] == sid]:
             held.pop(key)
 
-    @sio.event
-    async def join(sid: str, room: Any) -> dict:
+    async def on_join(sid: str, room: Any) -> dict:
         if not isinstance(room, str) or not room:
             return {"error": "join needs a room name"}
         await sio.enter_room(sid, room)
         return {"ok": True, "room": room}
 
-    @sio.event
-    async def echo(sid: str, data: Any) -> Any:
+    async def on_echo(sid: str, data: Any) -> Any:
         return data
+
+    sio.on(join_event, on_join)
+    if echo:
+        sio.on("echo", on_echo)
 
     @sio.event
     async def message(sid: str, data: Any) -> dict:
@@ -154,13 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicate-every", type=int, default=0)
     parser.add_argument("--reorder-every", type=int, default=0)
     parser.add_argument("--plain", action="store_true", help="serve a plain WebSocket that is not Socket.IO")
+    parser.add_argument("--no-echo", action="store_true", help="no `echo` event (as most apps have none)")
+    parser.add_argument("--join-event", default="join", help="the event that joins a room (default: join)")
     args = parser.parse_args(argv)
 
     import uvicorn
 
     faults = Faults(args.drop_every, args.duplicate_every, args.reorder_every)
     app = create_plain_app() if args.plain else create_app(args.jwt_secret, faults, args.ping_interval,
-                                                          args.ping_timeout)
+                                                          args.ping_timeout, echo=not args.no_echo,
+                                                          join_event=args.join_event)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
@@ -217,11 +226,11 @@ class AppHandle:
 
 @contextlib.contextmanager
 def running_app(secret: str = "socketio-test-secret-of-at-least-32-bytes", *, start_timeout: float = 20.0,
-                **switches: float | bool) -> Iterator[AppHandle]:
+                **switches: float | bool | str) -> Iterator[AppHandle]:
     """Start the app on a free loopback port; stop it after and check it is gone.
 
     `switches` are the command-line options by their dest (`ping_interval=1`,
-    `drop_every=20`, ...).
+    `drop_every=20`, `no_echo=True`, `join_event="enter"`, ...).
     """
     command = [sys.executable, "-m", "apps.socketio_app", "--port", "0", "--jwt-secret", secret]
     for name, value in switches.items():

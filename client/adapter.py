@@ -56,6 +56,11 @@ ALL_CAPABILITIES = frozenset(
     {ROUND_TRIP, PUBLISH_ACK, SUBSCRIBE, SERVER_SEQ, RESUME, VERSIONED_STATE, SERVER_STATS, HEARTBEAT, BOUND_CHANNEL}
 )
 
+OPERATIONS = ("echo", "subscribe", "publish")
+"""What a flow does on its connections that the pre-flight tries once before any user starts
+(a flow's `uses`): `request("echo")` (ROUND_TRIP), `subscribe` (SUBSCRIBE), and a publish that
+comes back to a subscriber. `Adapter.fix_for` names the option that fixes a missing one."""
+
 
 # -- stamps -------------------------------------------------------------------------
 
@@ -352,6 +357,12 @@ class Adapter:
     def session(self, context: SessionContext) -> AdapterSession:
         """A new session for one connection."""
         raise NotImplementedError(f"{type(self).__name__}.session")
+
+    def fix_for(self, operation: str) -> str | None:
+        """The option that fixes `operation` (one of OPERATIONS) when the server does not do it
+        (e.g. "--socketio-echo-event (...)"): the pre-flight's line names it. Default None: the
+        adapter has no option for it, and the line asks whether the server speaks the protocol."""
+        return None
 
 
 # -- adapters written before the base classes ---------------------------------------

@@ -9,6 +9,7 @@ from socketproof import WebSocketUser, reported
 class ChatUser(WebSocketUser):
     weight = 5
     flow = "chat"
+    uses = frozenset({"echo", "subscribe", "publish"})
 
     @task(5)
     @reported

@@ -15,6 +15,7 @@ REFRESH_EVERY = 5
 class IdleUser(WebSocketUser):
     weight = 2
     flow = "idle"
+    uses = frozenset({"subscribe"})  # holds a connection, publishes nothing
     wait_time = constant(2)
 
     def on_start(self) -> None:

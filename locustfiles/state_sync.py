@@ -10,6 +10,7 @@ class StateSyncUser(WebSocketUser):
     weight = 1
     flow = "state"
     needs = frozenset({VERSIONED_STATE})
+    uses = frozenset({"subscribe"})  # updates the state document, publishes nothing
 
     @task(4)
     @reported

@@ -368,6 +368,13 @@ class GraphQLWSAdapter(Adapter):
     def session(self, context: SessionContext) -> GraphQLWSSession:
         return GraphQLWSSession(self, context)
 
+    def fix_for(self, operation: str) -> str | None:
+        if operation == "echo":
+            return "--graphql-echo (a query your schema answers, with $message)"
+        if operation in ("subscribe", "publish"):
+            return "--graphql-subscription / --graphql-publish (the subscription a publish mutation must reach)"
+        return None
+
 
 def _parse_init(text: Any) -> dict[str, Any] | None:
     if text in (None, ""):

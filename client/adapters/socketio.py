@@ -343,5 +343,16 @@ class SocketIOAdapter(Adapter):
     def session(self, context: SessionContext) -> SocketIOSession:
         return SocketIOSession(self, context)
 
+    def fix_for(self, operation: str) -> str | None:
+        return _FIXES.get(operation)
+
+
+_FIXES = {
+    "echo": "--socketio-echo-event (the event your server answers with an ack; '' to measure with publishes instead)",
+    "subscribe": "--socketio-join-event (the event your server joins a room on, with an ack; arg: the room)",
+    "publish": "--socketio-event (the event your server acks and broadcasts to the room, body {room, body})",
+}
+"""The option behind each operation the pre-flight tries (client/adapter.py OPERATIONS)."""
+
 
 ADAPTER = SocketIOAdapter

@@ -171,8 +171,9 @@ def _apply_secrets(environment: Any, context: RunContext) -> None:
 
 
 def _preflight(environment: Any, load: LoadOptions) -> None:
-    """One connection before any user: headless, a target no run can use is exit 2; in the web
-    UI (where the host can still be changed in the start form) it is a warning in the log."""
+    """One connection before any user, trying what the mix's flows do on it: headless, a target
+    no run can use (or that lacks an operation the flows use) is exit 2; in the web UI (where
+    the host can still be changed in the start form) it is a warning in the log."""
     if not environment.host:
         return
     context = RunContext.of(environment)
@@ -184,7 +185,8 @@ def _preflight(environment: Any, load: LoadOptions) -> None:
         return
     run_time = getattr(environment.parsed_options, "run_time", None) if environment.parsed_options else None
     target = target_behind(context.proxy, environment.host)  # the pre-flight asks the server behind a proxy
-    finding = preflight.check(target, load, run_time=run_time, adapter=adapter, deployment=deploy)
+    finding = preflight.check(target, load, run_time=run_time, adapter=adapter, deployment=deploy,
+                              uses=preflight.operations_used(environment.user_classes))
     if finding is None:
         return
     headless = bool(environment.parsed_options and environment.parsed_options.headless)

@@ -70,6 +70,11 @@ class WebSocketUser(User):
     flow = "ws"
     needs: frozenset[str] = frozenset()
     """Adapter capabilities this flow cannot run without."""
+    uses: frozenset[str] = frozenset({"subscribe", "publish"})
+    """What this flow does on its connections, of client/adapter.py OPERATIONS: the pre-flight
+    tries each once (those the adapter has) before any user starts. Joining (`open_client` with
+    SUBSCRIBE) and `publish` by default; add "echo" for `request("echo")`; a flow that only
+    listens says frozenset({"subscribe"})."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

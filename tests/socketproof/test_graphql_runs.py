@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.socketproof.support import LocustRun, run_locust
 from apps.graphql_app import METRIC_CONNECTIONS, AppHandle, running_app
+from tests.socketproof.support import LocustRun, run_locust
 
 SECRET = "graphql-run-secret-of-at-least-32-bytes"
 USERS = "6"
@@ -82,3 +82,15 @@ def test_a_server_without_graphql_transport_ws_is_one_line(tmp_path):
         run = graphql_run(legacy, tmp_path / "legacy")
     line = one_line_error(run)
     assert "graphql-transport-ws" in line, line
+
+
+def test_an_echo_query_the_schema_lacks_is_one_line_naming_graphql_echo(tmp_path):
+    """The pre-flight tries each operation the flows use once: a --graphql-echo the schema cannot
+    answer would fail every echo of the run; here it is exit 2 before any user starts."""
+    with running_app(SECRET) as app:
+        run = graphql_run(app, tmp_path / "echo", "--graphql-echo",
+                          "query($message: String!) { ping(message: $message) }")
+    line = one_line_error(run)
+    refused = "the server refused the pre-flight's echo (graphql_error: Cannot query field 'ping' on type 'Query'.)"
+    assert refused in line, line
+    assert line.endswith("check --graphql-echo (a query your schema answers, with $message)"), line

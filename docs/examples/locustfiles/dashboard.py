@@ -19,6 +19,7 @@ from socketproof import WebSocketUser, reported
 
 class Dashboard(WebSocketUser):
     flow = "dashboard"
+    uses = frozenset({"subscribe"})  # what the pre-flight tries for this flow: no echo, no publish
     wait_time = constant(1)
 
     @task

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from client.adapter import (
     ALL_CAPABILITIES,
+    BOUND_CHANNEL,
     SUBSCRIBE,
     Delivery,
     Failed,
@@ -59,10 +60,10 @@ def opened(**welcome_fields: Any) -> SocketproofSession:
 # -- the adapter and the upgrade ------------------------------------------------------------
 
 
-def test_the_adapter_has_every_capability_but_subscribe_and_takes_its_path_from_ws_path() -> None:
+def test_the_adapter_has_every_capability_but_rooms_and_takes_its_path_from_ws_path() -> None:
     adapter = SocketproofAdapter()
     assert adapter.name == "socketproof" and adapter.default_path == "/ws"
-    assert adapter.capabilities == ALL_CAPABILITIES - {SUBSCRIBE}
+    assert adapter.capabilities == ALL_CAPABILITIES - {SUBSCRIBE, BOUND_CHANNEL}  # its channels are users
     assert SocketproofAdapter(AdapterSettings({"ws_path": "/live"})).default_path == "/live"
     assert SocketproofAdapter(AdapterSettings({"ws_path": ""})).default_path == "/ws"
 

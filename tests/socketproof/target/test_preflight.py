@@ -1,7 +1,12 @@
 """socketproof.target.preflight: one real connection through the run's adapter, against real targets:
 the reference server, a wrong secret, a port with nothing listening, a TCP listener that
 never answers, a WebSocket server speaking another protocol, and a plain HTTP server.
-(The wording of each rejection is tested in tests/user/test_messages.py.)"""
+(The wording of each rejection is tested in tests/user/test_messages.py.)
+
+Then the operations the flows use, tried once on real servers: a Socket.IO app without an
+`echo` event, with its join event named otherwise, or broadcasting another event is one line
+naming the adapter's option for it; the reference server, the GraphQL app and the Django
+Channels chat (room in the URL) pass, in a few milliseconds."""
 
 from __future__ import annotations
 
@@ -15,13 +20,22 @@ from collections.abc import Iterator
 import locust  # noqa: F401 - first: gevent monkey-patches before the client imports ssl
 import pytest
 
+from apps import graphql_app, socketio_app
+from apps.channels_chat import running_app as channels_chat
+from apps.json_chat_server import chat_server
+from client.adapters import AdapterSettings
+from client.adapters.graphql_ws import GraphQLWSAdapter
+from client.adapters.socketio import SocketIOAdapter
 from client.errors import ProtocolError, SocketproofError
+from locustfiles.chat import ChatUser
+from locustfiles.idle import IdleUser
+from locustfiles.reconnect import ReconnectUser
 from socketproof.run.arguments import build_run_adapter
 from socketproof.run.options import LoadOptions
 from socketproof.target import preflight
+from tests.socketproof.test_bound_channel_runs import ADAPTER as CHANNELS_CHAT
 from tests.socketproof.test_custom_adapter_runs import ADAPTER as JSON_CHAT
 from tests.socketproof.verdicts.test_server_count import free_port
-from apps.json_chat_server import chat_server
 from tests.support.server import running_server
 
 QUICK = 1.0
@@ -192,3 +206,128 @@ def test_an_answer_past_the_clients_head_cap_is_fatal_and_names_host() -> None:
         finding = check(url)
     assert finding is not None and finding.fatal, finding
     assert "more than the client reads" in finding.message and "check --host" in finding.message
+
+
+# -- the operations the flows use, tried once ---------------------------------------
+
+HEALTHY = 1.0
+"""Seconds the whole pre-flight may take on a healthy loopback server, operations included
+(measured: 5 ms on the reference server, 50 ms on the Socket.IO and GraphQL apps)."""
+
+
+def timed(host: str, options: LoadOptions, adapter: object, **kwargs: object) -> tuple[preflight.Finding | None, float]:
+    started = time.monotonic()
+    finding = preflight.check(host, options, adapter=adapter, **kwargs)
+    return finding, time.monotonic() - started
+
+
+def socketio(app: socketio_app.AppHandle, **values: str) -> tuple[LoadOptions, SocketIOAdapter]:
+    return LoadOptions(jwt_secret=app.secret), SocketIOAdapter(AdapterSettings(values))
+
+
+def test_the_reference_server_does_each_operation_in_milliseconds() -> None:
+    with running_server() as server:
+        options = LoadOptions(jwt_secret=server.secret)
+        finding, seconds = timed(server.ws_url, options, build_run_adapter(None, options))
+        server.wait_stats(connections=0)  # the second connection (the publish's receiver) closed too
+    assert finding is None and seconds < HEALTHY, (finding, seconds)
+
+
+def test_a_socketio_app_without_echo_is_one_line_naming_the_echo_option() -> None:
+    """The official Node socket.io examples have no `echo` event: every echo of the run would time out."""
+    with socketio_app.running_app(no_echo=True) as app:
+        finding, seconds = timed(app.url, *socketio(app))
+        cleared, quick = timed(app.url, *socketio(app, socketio_echo_event=""))
+    assert finding is not None and finding.fatal, finding
+    assert finding.message == (
+        f"{app.url}/socket.io/?EIO=4&transport=websocket: no answer to the pre-flight's echo within 3s: check "
+        "--socketio-echo-event (the event your server answers with an ack; '' to measure with publishes instead)")
+    assert preflight.OPERATION_TIMEOUT <= seconds < preflight.OPERATION_TIMEOUT + 2.0, seconds
+    assert cleared is None and quick < HEALTHY, (cleared, quick)
+
+
+def test_a_socketio_join_event_named_otherwise_names_the_join_option() -> None:
+    with socketio_app.running_app(join_event="enter") as app:
+        finding, _ = timed(app.url, *socketio(app))
+        fixed, _ = timed(app.url, *socketio(app, socketio_join_event="enter"))
+    assert finding is not None and finding.fatal and "\n" not in finding.message, finding
+    assert finding.message.startswith(f"{app.url}/socket.io/?EIO=4&transport=websocket: no answer to joining room "
+                                      "'socketproof-preflight-"), finding.message
+    assert finding.message.endswith(": check --socketio-join-event (the event your server joins a room on, "
+                                    "with an ack; arg: the room)"), finding.message
+    assert fixed is None
+
+
+def test_a_publish_event_the_app_does_not_have_names_the_publish_option() -> None:
+    with socketio_app.running_app() as app:
+        finding, _ = timed(app.url, *socketio(app, socketio_event="chat message"))
+    assert finding is not None and finding.fatal, finding
+    assert "no answer to a publish to 'socketproof-preflight-" in finding.message
+    assert finding.message.endswith(": check --socketio-event (the event your server acks and broadcasts to "
+                                    "the room, body {room, body})"), finding.message
+
+
+def test_only_what_the_mix_uses_is_tried() -> None:
+    """A mix without the chat flow never echoes: an app without `echo` is fine for it."""
+    assert preflight.operations_used([ChatUser, IdleUser]) == {"echo", "subscribe", "publish"}
+    assert preflight.operations_used([IdleUser, ReconnectUser]) == {"subscribe", "publish"}
+    assert preflight.operations_used([IdleUser]) == {"subscribe"}
+    with socketio_app.running_app(no_echo=True, join_event="enter") as app:
+        without_echo, _ = timed(app.url, *socketio(app, socketio_join_event="enter"),
+                                uses=preflight.operations_used([IdleUser, ReconnectUser]))
+        listen_only, _ = timed(app.url, *socketio(app, socketio_event="tick", socketio_join_event="enter"),
+                               uses=preflight.operations_used([IdleUser]))
+    assert without_echo is None and listen_only is None, (without_echo, listen_only)
+
+
+def test_the_graphql_app_passes_and_a_query_it_lacks_names_graphql_echo() -> None:
+    secret = graphql_app.DEFAULT_SECRET
+    echo = "query($message: String!) { echo(message: $message) }"
+    with graphql_app.running_app(secret) as app:
+        options = LoadOptions(jwt_secret=secret)
+        plain, seconds = timed(app.url, options, GraphQLWSAdapter(AdapterSettings()))
+        echoed, _ = timed(app.url, options, GraphQLWSAdapter(AdapterSettings({"graphql_echo": echo})))
+        wrong, _ = timed(app.url, options, GraphQLWSAdapter(AdapterSettings({"graphql_echo": echo.replace(
+            "echo(", "ping(")})))
+        mutation = "mutation($channel: String!, $stamp: String!) { post(room: $channel, body: $stamp) { body } }"
+        no_publish, _ = timed(app.url, options, GraphQLWSAdapter(AdapterSettings({"graphql_publish": mutation})))
+    assert plain is None and echoed is None and seconds < HEALTHY, (plain, echoed, seconds)
+    assert wrong is not None and wrong.fatal and wrong.message == (
+        f"{app.url}/graphql: the server refused the pre-flight's echo (graphql_error: Cannot query field 'ping' "
+        "on type 'Query'.): check --graphql-echo (a query your schema answers, with $message)"), wrong
+    assert no_publish is not None and no_publish.fatal and "the server refused a publish to 'socketproof-pre" in \
+        no_publish.message and no_publish.message.endswith("check --graphql-subscription / --graphql-publish "
+                                                           "(the subscription a publish mutation must reach)")
+
+
+def test_a_room_in_the_url_gets_two_connections_to_the_same_room() -> None:
+    """BOUND_CHANNEL (the Django Channels tutorial): the publish must come back in the room both
+    pre-flight connections were opened for."""
+
+    class Origin:  # what --origin does (socketproof/target/deployment.py)
+        publisher = None
+
+        def __init__(self, origin: str) -> None:
+            self.origin = origin
+
+        def token(self, identity: str, ttl: float) -> None:
+            return None
+
+        def apply(self, client: object, token: object) -> None:
+            client.origin = self.origin  # type: ignore[attr-defined]
+
+    options = LoadOptions(protocol=CHANNELS_CHAT)
+    with channels_chat() as app:
+        finding, seconds = timed(app.url.replace("http://", "ws://"), options, build_run_adapter(None, options),
+                                 deployment=Origin(app.url))
+    assert finding is None and seconds < HEALTHY, (finding, seconds)
+
+
+def test_an_adapter_without_an_option_for_it_asks_about_the_protocol() -> None:
+    with chat_server() as url:
+        options = LoadOptions(protocol=JSON_CHAT)
+        adapter = build_run_adapter(None, options)
+        assert preflight.check(url, options, adapter=adapter) is None  # it does all three
+    tryout = preflight.Tryout(url, url, adapter, options, "r", None, QUICK)
+    assert adapter.fix_for("echo") is None
+    assert tryout.missing("echo", "x") == "x: is the server speaking the json-chat protocol? (check --protocol)"
