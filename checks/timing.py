@@ -1,10 +1,14 @@
 """Timing thresholds in the style of k6: ``"echo:p95<50"``, ``"connect:p99<200"``,
-``"failures<0.1%"``, ``"echo:avg<20"``, ``"rps>100"``.
+``"failures<0.1%"``, ``"echo:avg<20"``, ``"rps>100"``; and the recovery family (judged by
+the recovery check over the history, not here): ``"recovery:max<10s"``, ``"recovery:p95<5s"``,
+``"recovery:lost<1"``.
 
 Grammar: ``[name:]metric op value[%]``. `name` is a request name (default
 "Aggregated"); `metric` is pNN (any percentile, e.g. p95, p99.9), avg, min, max,
 rps or failures (failed / all requests; a fraction, or a percentage with %); `op` is
-<, <=, > or >=. Times are milliseconds.
+<, <=, > or >=. Times are milliseconds. With the name `recovery` the metric is p50, p95 or max (seconds
+an identity took to have a connection open again after a disruption; `s` or `ms` after the
+value) or lost (identities that never came back).
 
 `check_timing` takes plain stats, one dict per request name (the Locust plugin
 builds them from locust's stats):
@@ -27,14 +31,18 @@ AGGREGATED = "Aggregated"
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _RE = re.compile(r"^\s*(?:(?P<name>.+?)\s*:\s*)?(?P<metric>[A-Za-z][\w.]*)\s*"
-                 r"(?P<op><=|>=|<|>)\s*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<pct>%)?\s*$")
+                 r"(?P<op><=|>=|<|>)\s*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<pct>%|ms|s)?\s*$")
 _PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
 _METRICS = "pNN (e.g. p95, p99.9), avg, min, max, rps, failures"
+RECOVERY = "recovery"
+"""The threshold name of the recovery family (checks.recovery judges it)."""
+RECOVERY_METRICS = ("p50", "p95", "max", "lost")
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """One parsed threshold; `limit` is in ms, requests/s, or a failure fraction."""
+    """One parsed threshold; `limit` is in ms, requests/s, or a failure fraction (recovery
+    family: seconds, or a count of identities for `lost`)."""
 
     expr: str
     name: str
@@ -42,6 +50,11 @@ class Threshold:
     op: str
     limit: float
     percentile: float | None = None
+
+    @property
+    def family(self) -> str:
+        """"recovery" (judged over the history by checks.recovery) or "requests" (check_timing)."""
+        return RECOVERY if self.name == RECOVERY else "requests"
 
     def holds(self, actual: float) -> bool:
         return _OPS[self.op](actual, self.limit)
@@ -55,6 +68,10 @@ def parse_threshold(expr: str) -> Threshold:
             f"bad threshold {expr!r}: expected [name:]metric<op>value with op one of "
             f"<, <=, >, >=, e.g. 'echo:p95<50', 'failures<0.1%', 'rps>100'")
     metric = m["metric"].lower()
+    if (m["name"] or "").strip() == RECOVERY:
+        return _recovery_threshold(expr, metric, m)
+    if m["pct"] in ("s", "ms"):
+        raise ValueError(f"bad threshold {expr!r}: request times are in milliseconds, written without a unit")
     percentile = None
     pm = _PERCENTILE.match(metric)
     if pm:
@@ -70,6 +87,23 @@ def parse_threshold(expr: str) -> Threshold:
         limit /= 100.0
     return Threshold(expr.strip(), (m["name"] or AGGREGATED).strip(), metric, m["op"], limit,
                      percentile)
+
+
+def _recovery_threshold(expr: str, metric: str, m: re.Match[str]) -> Threshold:
+    """`recovery:max<10s`, `recovery:p95<2500ms`, `recovery:lost<1` (limit in seconds or identities)."""
+    if metric not in RECOVERY_METRICS:
+        raise ValueError(f"bad threshold {expr!r}: unknown recovery metric {m['metric']!r}; "
+                         f"use {', '.join(RECOVERY_METRICS)} (e.g. 'recovery:max<10s', 'recovery:lost<1')")
+    limit, unit = float(m["value"]), m["pct"]
+    if metric == "lost":
+        if unit:
+            raise ValueError(f"bad threshold {expr!r}: recovery:lost counts identities, written without a unit")
+    elif unit not in ("s", "ms"):
+        raise ValueError(f"bad threshold {expr!r}: give recovery times a unit, e.g. 'recovery:{metric}<10s'")
+    elif unit == "ms":
+        limit /= 1000.0
+    return Threshold(expr.strip(), RECOVERY, metric, m["op"], limit,
+                     float(metric[1:]) if metric.startswith("p") else None)
 
 
 def _percentile(table: Any, p: float) -> float | None:
@@ -98,6 +132,7 @@ def _actual(t: Threshold, entry: dict) -> float | None:
 def check_timing(stats: dict, thresholds: Iterable[str | Threshold]) -> Verdict:
     """Evaluate thresholds; unknown when a named request has no samples (or no thresholds)."""
     parsed = [t if isinstance(t, Threshold) else parse_threshold(t) for t in thresholds]
+    parsed = [t for t in parsed if t.family != RECOVERY]  # the recovery check judges those
     anomalies: list[Anomaly] = []
     results: dict[str, dict] = {}
     known = bool(parsed)

@@ -29,6 +29,14 @@ class ChildProcess:
         self._ready_line: str | None = None
         self._ready = threading.Event()
 
+    def reset(self) -> None:
+        """Forget an ended child, so that `launch` can start it again (a restart)."""
+        self.process = None
+        self.output = []
+        self._reader = None
+        self._ready_line = None
+        self._ready = threading.Event()
+
     def launch(self, command: list[str], env: Mapping[str, str], timeout: float) -> str | None:
         """Start `command` and return its ready line; None (and the child killed) when it ends
         or stays silent for `timeout` seconds before one. Its output goes on being kept."""

@@ -43,7 +43,8 @@ time. Per channel (`History.acked_seqs`): the server seqs of acknowledged publis
 cap, folded into a bounded summary that keeps their evidence (by the fold function the run
 hands the recorder, checks.fold.fold).
 
-History-level: `adapter` (its name), `capabilities` (client.adapter's names; None when
+History-level: `disruptions` (the run's --disrupt actions, when and how each went; older
+histories have none), `adapter` (its name), `capabilities` (client.adapter's names; None when
 not recorded), `server_stats_before/after` (the reference server's GET /stats), and a
 generic count of the server's open connections: `server_connections_before/after` with
 `server_connections_source` (e.g. "http://h:p/metrics#socketio_connected").
@@ -335,6 +336,10 @@ class History:
     server_connections_before: int | None = None
     server_connections_after: int | None = None
     server_connections_source: str | None = None
+    disruptions: list[dict] = field(default_factory=list)
+    """The run's --disrupt actions (set by the master or local runner, which ran them): per one
+    `spec`, `at` (seconds from the run's start), `action`, `started_at`/`ended_at` (time.time()),
+    `result` ("done" | "failed" | "cancelled"), `exit_code` (a `run` command's), `detail`."""
 
     def has(self, capability: str) -> bool:
         return self.capabilities is not None and capability in self.capabilities
@@ -381,6 +386,7 @@ class History:
                                             other.server_connections_after),
             server_connections_source=_first(self.server_connections_source,
                                              other.server_connections_source),
+            disruptions=[dict(d) for d in (self.disruptions or other.disruptions)],
         )
 
     def to_dict(self) -> dict:
@@ -402,6 +408,7 @@ class History:
             "server_connections_before": self.server_connections_before,
             "server_connections_after": self.server_connections_after,
             "server_connections_source": self.server_connections_source,
+            **({"disruptions": [dict(d) for d in self.disruptions]} if self.disruptions else {}),
         }
 
     @classmethod
@@ -428,6 +435,7 @@ class History:
             server_connections_before=d.get("server_connections_before"),
             server_connections_after=d.get("server_connections_after"),
             server_connections_source=d.get("server_connections_source"),
+            disruptions=[dict(x) for x in d.get("disruptions") or [] if isinstance(x, dict)],
         )
 
     def to_json(self) -> str:

@@ -68,6 +68,8 @@ class Runtime:
     settings: Settings
     hub: Hub
     transport: Transport
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    """When this app was made (the refuse_after_start switch counts from it)."""
 
 
 def runtime() -> Runtime:
@@ -100,6 +102,10 @@ def _check_handshake() -> Response | None:
     connection = "upgrade" in request.headers.get("Connection", "").lower()
     if request.method != "GET" or not (upgrade and connection):
         return _reject(400, "not_websocket", "this endpoint only speaks WebSocket: send an Upgrade request")
+    refusing = rt.settings.faults.refuse_after_start - (time.monotonic() - rt.started)
+    if refusing > 0:  # fault switch: a server still starting up
+        return _reject(503, "starting", "the server is starting: try again shortly",
+                       {"Retry-After": str(max(1, int(refusing + 0.999)))})
     if request.headers.get("Sec-WebSocket-Version") != "13":
         return _reject(
             426,

@@ -23,7 +23,7 @@ _FLAGS = (
     "replay_drop",
     "replay_duplicate",
 )
-KNOWN_FAULTS = (*_PROBABILITIES, "delay_ms", "crash_on", *_FLAGS)
+KNOWN_FAULTS = (*_PROBABILITIES, "delay_ms", "crash_on", "refuse_after_start", *_FLAGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +35,9 @@ class Faults:
     reorder: float = 0.0
     delay_ms: float = 0.0
     crash_on: str | None = None
+    refuse_after_start: float = 0.0
+    """Seconds after the server starts during which every WebSocket upgrade answers 503 (a slow
+    restart: a deploy's recovery made slow on purpose)."""
     leak_connections: bool = False
     skip_heartbeat: bool = False
     accept_expired_tokens: bool = False
@@ -65,7 +68,7 @@ class Faults:
 
 
 def parse_faults(text: str) -> Faults:
-    """Parse `drop=0.05,leak_connections,crash_on=echo`; raise ValueError naming the bad part.
+    """Parse `drop=0.05,leak_connections,crash_on=echo,refuse_after_start=10s`; raise ValueError naming the bad part.
 
     Numbers are checked as in the fault proxy's spec (common/values.py), with the same messages.
     """
@@ -80,6 +83,8 @@ def parse_faults(text: str) -> Faults:
             switches[name] = _number(values.probability, part, bool(has_value), raw, f"{name}=P (probability 0..1)")
         elif name == "delay_ms":
             switches[name] = _number(values.amount, part, bool(has_value), raw, "delay_ms=MS")
+        elif name == "refuse_after_start":
+            switches[name] = _number(values.duration, part, bool(has_value), raw, "refuse_after_start=Ns (seconds)")
         elif name == "crash_on":
             if not raw:
                 raise ValueError("fault 'crash_on' needs a message type, e.g. crash_on=echo")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,10 +44,29 @@ class ServerProcess(ChildProcess):
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def start(self, timeout: float = 15.0) -> str:
-        ready = self.launch([sys.executable, "-m", "server", "--host", self.host, "--port", "0"],
+    def start(self, timeout: float = 15.0, port: int = 0) -> str:
+        ready = self.launch([sys.executable, "-m", "server", "--host", self.host, "--port", str(port)],
                             self.environment(), timeout)
         if ready is None:
             raise RuntimeError("reference server did not start:\n" + "".join(self.output))
         self.ws_url = ready.strip().rsplit(" ", 1)[-1]
         return self.ws_url
+
+    @property
+    def port(self) -> int:
+        return int(self.ws_url.rsplit("/ws", 1)[0].rsplit(":", 1)[1])
+
+    def restart(self, timeout: float = 15.0, attempts: int = 5) -> str:
+        """Stop the server and start a new one on the same port: its state is lost, as with a
+        real process restart (a port still held is tried again, `attempts` times)."""
+        port = self.port
+        self.stop()
+        for attempt in range(attempts):
+            self.reset()
+            try:
+                return self.start(timeout, port)
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.3)
+        raise AssertionError("unreachable")

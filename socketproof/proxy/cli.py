@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from socketproof.proxy.control import READY_MARK, ProxyError, parse_listen, parse_upstream
+from socketproof.proxy.control import CUT_SIGNAL, PAUSE_SIGNAL, READY_MARK, ProxyError, parse_listen, parse_upstream
 from socketproof.proxy.faults import FAULTS, FaultSpecError, parse_spec
 from socketproof.proxy.limits import MAX_MESSAGE_BYTES, QUEUE_BYTES, WRITE_TIMEOUT, LimitError, Limits
 
@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = gevent.event.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, stop.set)
+    gevent.signal_handler(CUT_SIGNAL, server.cut_all)  # the run's control (locust --disrupt)
+    gevent.signal_handler(PAUSE_SIGNAL, lambda: server.pause(not server.flowing.is_set()))
     print(f"{READY_MARK}{url} -> {args.upstream.rstrip('/')} (faults: {spec.describe()})", flush=True)
     stop.wait(args.duration)
     server.stop()

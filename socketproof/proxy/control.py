@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,10 @@ from socketproof.proxy.hub_thread import HubThread
 from socketproof.proxy.limits import Limits
 
 READY_MARK = "proxy listening on "
+CUT_SIGNAL = signal.SIGUSR1
+"""Sent to a proxy process: cut every connection now."""
+PAUSE_SIGNAL = signal.SIGUSR2
+"""Sent to a proxy process: stop forwarding, or, when stopped, forward again (a partition)."""
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
@@ -173,6 +178,19 @@ class ProxyProcess(ChildProcess):
             raise RuntimeError("proxy did not start: " + "".join(self.output).strip())
         self.url = ready.split(READY_MARK, 1)[1].split()[0]
         return self.url
+
+    def cut(self) -> None:
+        """Cut every connection through the proxy (RuntimeError: it is not running)."""
+        self._signal(CUT_SIGNAL)
+
+    def toggle_pause(self) -> None:
+        """Stop forwarding, or forward again (RuntimeError: it is not running)."""
+        self._signal(PAUSE_SIGNAL)
+
+    def _signal(self, signum: int) -> None:
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError("the fault proxy is not running")
+        self.process.send_signal(signum)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:  # type: ignore[override]
         """SIGTERM, wait; the counts it wrote at exit (None when it had to be killed or wrote none)."""

@@ -362,6 +362,7 @@ class Relay:
                     data = b""
                 if not data:
                     break
+            self.proxy.flowing.wait()  # paused: hold what was read until forwarding resumes
             if self.faults.halted(direction) or direction in self.failed:
                 data = b""
                 continue
@@ -496,6 +497,7 @@ class Relay:
                     break
                 if not data:
                     break
+                self.proxy.flowing.wait()
                 try:
                     send_within(sink, data, self.limits.write_timeout)
                 except WriteTimeout:
@@ -570,6 +572,9 @@ class RelayServer:
         self.accepted = 0
         self.removed_noted = False
         self.pool = gevent.pool.Pool(None)
+        self.flowing = gevent.event.Event()
+        """Cleared while paused (a partition): nothing is read, so nothing is forwarded, either way."""
+        self.flowing.set()
         self.server: StreamServer | None = None
         self.address: tuple[str, int] = listen
 
@@ -596,7 +601,24 @@ class RelayServer:
             relay.close()
         self.pool.kill(timeout=timeout)
 
+    def cut_all(self) -> int:
+        """Cut every relayed connection now (each peer sees 1006); returns how many."""
+        relays = list(self.relays)
+        for relay in relays:
+            relay.cut()
+        log.info("control: cut %d connection(s)", len(relays))
+        return len(relays)
+
+    def pause(self, paused: bool) -> None:
+        """Stop (True) or resume (False) forwarding on every connection, new ones included."""
+        if paused:
+            self.flowing.clear()
+        else:
+            self.flowing.set()
+        log.info("control: forwarding %s", "paused" if paused else "resumed")
+
     def _handle(self, client: Any, _address: Any) -> None:
+        self.flowing.wait()
         self.accepted += 1
         relay = Relay(self, client, self.accepted)
         self.relays.add(relay)

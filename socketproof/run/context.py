@@ -38,6 +38,10 @@ class RunContext:
         """The run's fault proxy (socketproof.proxy.locust_run.RunProxy), with --proxy-faults."""
         self.progress: Any = None
         """The headless progress line's greenlet, while a run goes."""
+        self.disrupt: list[Any] = []
+        """The run's --disrupt (socketproof.run.disruptions.Disruption), parsed at init (master or local)."""
+        self.schedule: Any = None
+        """socketproof.run.disruptions.Schedule: this run's disruptions, from test_start to test_stop."""
         self._deployment: Deployment | None = None
         self._state: RunState | None = None
 

@@ -133,6 +133,11 @@ def add_run_arguments(group: Any, checks_help: str) -> None:
     group.add_argument("--proxy-faults", default="", include_in_web_ui=False,
                        help="put the fault proxy in front of the target for the run, e.g. drop=0.2 or none "
                        "(python -m socketproof.proxy --help lists the faults)")
+    group.add_argument("--disrupt", action="append", default=[], include_in_web_ui=False,
+                       help="a disruption at a moment of the run, repeatable: 'AT:ACTION' with AT like 15s or 1m30s "
+                       "from the start and ACTION 'run COMMAND' (through the shell, on the master), restart (the "
+                       "embedded server), cut or pause=Ns (the fault proxy: needs --proxy-faults); judged by "
+                       "the recovery check")
     group.add_argument("--proxy-seed", type=int, default=None, include_in_web_ui=False,
                        help="seed for --proxy-faults' random choices (default random)")
 

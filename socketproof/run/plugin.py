@@ -22,7 +22,7 @@ from socketproof.capacity.shape import install as install_capacity
 from socketproof.capacity.shape import options_from as capacity_options
 from socketproof.proxy.locust_run import start_for_run as start_proxy_for_run
 from socketproof.proxy.locust_run import target_behind
-from socketproof.run import progress, start_guard, webui
+from socketproof.run import disruptions, progress, start_guard, webui
 from socketproof.run.arguments import add_arguments, build_run_adapter
 from socketproof.run.context import RunContext
 from socketproof.run.options import LoadOptions, OptionError, drain_seconds, load_options, number_option
@@ -78,6 +78,10 @@ def _on_init(environment: Any, **_: Any) -> None:
         if not worker:  # TLS, handshake extras, the token source: a bad one is exit 2 before any user
             checks = with_checks(checks, context.prepare_deployment())
         capacity = None if worker else capacity_options(environment.parsed_options, checks)
+        if not worker:
+            context.disrupt = disruptions.parse_disruptions(
+                getattr(environment.parsed_options, "disrupt", None), embedded=not environment.host,
+                proxy=bool(str(getattr(environment.parsed_options, "proxy_faults", "") or "").strip()))
     except ValueError as error:
         usage_error(str(error))
     leave_out_flows(environment, adapter, quiet=worker)
@@ -87,6 +91,9 @@ def _on_init(environment: Any, **_: Any) -> None:
         _start_target(environment, context, load, adapter.name)
         if capacity is not None:
             install_capacity(environment, context.checker, capacity)
+    if context.disrupt:  # the local runner's failed requests that a disruption explains
+        environment.events.request.add_listener(
+            lambda **kw: context.schedule.on_request(**kw) if context.schedule is not None else None)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(loopback.REFUSED_MESSAGE, _worker_refused(environment))
     if environment.web_ui is not None:
@@ -214,7 +221,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
                 _preflight(environment, load_options(environment.parsed_options))
             except OptionError as error:
                 log.error("%s", error)
-        context.progress = progress.start(environment)
+        context.schedule = _schedule(context)
+        context.progress = progress.start(environment, lambda: context.schedule.last_status if context.schedule else "")
     else:
         refused = loopback.refusal(environment.parsed_options, environment.host)
         if refused is not None:  # a remote worker given the master's 127.0.0.1: no user of it may connect
@@ -238,7 +246,23 @@ def _on_test_stopping(environment: Any, **_: Any) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
     context = RunContext.of(environment)
+    if context.schedule is not None:  # before the checker judges: the records go into the history
+        context.checker.disruptions = context.schedule.cancel()
+        context.checker.failures_during_disruptions = context.schedule.failures_during
+        context.schedule = None
     context.checker.on_test_stop(_users_state(environment, context))
+
+
+def _schedule(context: RunContext) -> disruptions.Schedule | None:
+    """test_start: the run's --disrupt on timers from now (None without any)."""
+    context.checker.disruptions = []
+    context.checker.failures_during_disruptions = 0
+    if not context.disrupt:
+        return None
+    proxy = context.proxy.process if context.proxy is not None else None
+    schedule = disruptions.Schedule(context.disrupt, disruptions.Targets(restart=embedded.restart, proxy=proxy))
+    schedule.start()
+    return schedule
 
 
 def _users_state(environment: Any, context: RunContext) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -45,8 +46,9 @@ def line(elapsed: float, run_time: float | None, runner: Any, rps: float) -> str
     return text
 
 
-def start(environment: Any) -> gevent.Greenlet | None:
-    """At test_start: the printer greenlet, or None when Locust prints its table (or nobody reads)."""
+def start(environment: Any, note: Callable[[], str] = lambda: "") -> gevent.Greenlet | None:
+    """At test_start: the printer greenlet, or None when Locust prints its table (or nobody reads).
+    `note()` is added to each line when not empty (the latest disruption's status)."""
     parsed = environment.parsed_options
     if parsed is None or not parsed.headless or not getattr(parsed, "only_summary", False):
         return None
@@ -64,6 +66,8 @@ def start(environment: Any) -> gevent.Greenlet | None:
             now, count = time.monotonic(), environment.runner.stats.total.num_requests
             rps = (count - last_count) / max(now - last_time, 1e-9)
             last_time, last_count = now, count
-            log.info("progress %s", line(now - started, run_time, environment.runner, rps))
+            extra = note()
+            text = line(now - started, run_time, environment.runner, rps)
+            log.info("progress %s", f"{text}; {extra}" if extra else text)
 
     return gevent.spawn(loop)

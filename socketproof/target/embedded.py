@@ -10,9 +10,11 @@ import logging
 import os
 from typing import Any
 
+import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
 from server.config import SETTING_NAMES
+from server.faults import parse_faults
 from server.process import ServerProcess
 
 log = logging.getLogger("socketproof")
@@ -25,8 +27,14 @@ def start_if_no_host(environment: Any, jwt_secret: str) -> str | None:
     global _child
     if environment.host or isinstance(environment.runner, WorkerRunner):
         return None
-    _child = ServerProcess(embedded_settings(jwt_secret))
+    settings = embedded_settings(jwt_secret)
+    _child = ServerProcess(settings)
     ws_url = _child.start()
+    refusing = parse_faults(str(settings.get("faults") or "")).refuse_after_start  # it started: the spec is good
+    if refusing:  # the switch is for restarts (--disrupt): the run itself starts on a server that accepts
+        log.info("the embedded server refuses connections for %gs after it starts (refuse_after_start): waiting",
+                 refusing)
+        gevent.sleep(refusing)
     host = ws_url.rsplit("/ws", 1)[0]
     environment.host = host
     kind = "master" if isinstance(environment.runner, MasterRunner) else "local"
@@ -48,6 +56,16 @@ def embedded_settings(jwt_secret: str) -> dict[str, Any]:
             settings[name] = value
     settings["jwt_secret"] = jwt_secret
     return settings
+
+
+def restart() -> str:
+    """Restart the running embedded server on the same port (its state lost, as a real process
+    restart would lose it); RuntimeError when there is none or it did not come back."""
+    if _child is None or not _child.ws_url:
+        raise RuntimeError("no embedded reference server is running")
+    ws_url = _child.restart()
+    log.info("embedded reference server restarted at %s", ws_url.rsplit("/ws", 1)[0])
+    return ws_url
 
 
 def host() -> str | None:

@@ -118,12 +118,17 @@ def judge(
     left without evidence by them says so instead of "the run was cut short"."""
     history_checks = [name for name in names if name in ALL_CHECKS
                       and (CHECKS[name].applies is None or CHECKS[name].applies(history))]
-    opts = {"expected_interval": heartbeat_interval} if heartbeat_interval and "heartbeat" in history_checks else {}
+    opts: dict[str, Any] = {"expected_interval": heartbeat_interval} \
+        if heartbeat_interval and "heartbeat" in history_checks else {}
+    parsed = [parse_threshold(expression) for expression in thresholds]
+    if "recovery" in history_checks:  # the recovery family is judged over the history (checks.recovery)
+        opts["thresholds"] = [t for t in parsed if t.family == "recovery"]
     verdicts = run_checks(history, history_checks, **opts)
     if missing_workers:
         verdicts = [_blame_missing(verdict, missing_workers) for verdict in verdicts]
-    if "timing" in names and thresholds:
-        verdicts.append(check_timing(request_stats or {}, thresholds))
+    request_thresholds = [t for t in parsed if t.family != "recovery"]
+    if "timing" in names and request_thresholds:
+        verdicts.append(check_timing(request_stats or {}, request_thresholds))
     return Judgement(verdicts, compose(verdicts), strict, no_successful_request(request_stats))
 
 
@@ -145,7 +150,7 @@ def _first_evidence(verdict: Verdict) -> str:
     if verdict.anomalies:
         anomaly = verdict.anomalies[0]
         return f"{anomaly.kind}: {anomaly.message}"
-    reason = verdict.stats.get("reason") or verdict.stats.get("unknown_reason")
+    reason = verdict.stats.get("reason") or verdict.stats.get("unknown_reason") or verdict.stats.get("summary")
     return str(reason) if reason else ""
 
 

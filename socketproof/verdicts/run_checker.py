@@ -101,6 +101,10 @@ class RunChecker:
         self.missing_workers: list[str] = []
         """Master: the workers whose history never came, by name."""
         self.live_histories: dict[str, History] = {}
+        self.disruptions: list[dict[str, Any]] = []
+        """The run's --disrupt records (socketproof.run.disruptions), handed over at test_stop."""
+        self.failures_during_disruptions = 0
+        """Failed requests a disruption explains (during it or in the reconnect storm after it)."""
         self._last_live_report = 0.0
         self._judged_run = False
         self._running = False  # between test_start and test_stop: Locust also fires stop events at quit
@@ -252,6 +256,7 @@ class RunChecker:
     def finish(self, history: History) -> None:
         """Judge the finished run, write the reports, set the exit code."""
         history.server_stats_before = self.stats_before
+        history.disruptions = [dict(d) for d in self.disruptions]
         history.server_stats_after = self.stats_after()
         if self.options.server_connections:
             history.server_connections_source = self.options.server_connections
@@ -277,7 +282,10 @@ class RunChecker:
             "connections_by_process": connections_by_process(history),
             "history_complete": history.complete,
             "missing_workers": list(self.missing_workers),
+            "disruptions": history.disruptions,
         }
+        if history.disruptions:
+            meta["failures_during_disruptions"] = self.failures_during_disruptions
         if options.warnings:
             meta["warnings"] = list(options.warnings)
         try:
@@ -287,8 +295,16 @@ class RunChecker:
             self.report_paths = []
         if judgement.failed:
             self.environment.process_exit_code = 1
+        elif self.disruptions_explain_failures():  # failed requests are the drill's expected cost
+            self.environment.process_exit_code = 0
         if not (self.environment.parsed_options and self.environment.parsed_options.headless):
             self.print_summary()
+
+    def disruptions_explain_failures(self) -> bool:
+        """Every failed request of the run happened during a --disrupt or the reconnect storm after it
+        (the recovery check judges those); local runner only: a master sees no request's time."""
+        failures = self.runner.stats.total.num_failures
+        return bool(self.disruptions) and 0 < failures <= self.failures_during_disruptions
 
     def on_quitting(self) -> None:
         """Ctrl-C or SIGTERM before the run ended: stop it properly so it is still judged."""
@@ -333,6 +349,9 @@ class RunChecker:
         """Why this run exits with this code, in words."""
         judgement = self.judgement
         failures = self.runner.stats.total.num_failures
+        if exit_code == 0 and self.disruptions_explain_failures():
+            return (f"no check failed; the {self.runner.stats.total.num_failures:,} failed requests all came during "
+                    "the --disrupt disruptions or the reconnect storm after them (judged by recovery).")
         if exit_code == 0:
             unknown = [v.name for v in judgement.verdicts if v.valid not in (True, False)] if judgement else []
             if unknown:

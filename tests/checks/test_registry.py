@@ -26,7 +26,7 @@ def test_every_check_module_is_registered_in_its_order():
     with_a_check = {m.NAME: m.__name__ for m in modules if hasattr(m, "NAME")}
     assert {name: c.check.__module__ for name, c in CHECKS.items()} == with_a_check
     assert list(CHECKS) == ["ordering", "duplicates", "loss", "agreement", "cleanup", "heartbeat", "state",
-                            "timing"]
+                            "recovery", "timing"]
     assert all(c.help and "%" not in c.help for c in CHECKS.values())
 
 

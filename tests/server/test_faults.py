@@ -18,7 +18,7 @@ def test_every_switch_parses() -> None:
     text = (
         "drop=0.05, duplicate=0.1,reorder=1,delay_ms=200,crash_on=echo,leak_connections,skip_heartbeat,"
         "accept_expired_tokens,accept_any_signature=true,no_queue_expiry=on,queue_unbounded=1,stale_snapshot=yes,"
-        "replay_reorder,replay_drop,replay_duplicate"
+        "replay_reorder,replay_drop,replay_duplicate,refuse_after_start=10s"
     )
     faults = parse_faults(text)
     assert faults == Faults(
@@ -27,6 +27,7 @@ def test_every_switch_parses() -> None:
         reorder=1.0,
         delay_ms=200.0,
         crash_on="echo",
+        refuse_after_start=10.0,
         leak_connections=True,
         skip_heartbeat=True,
         accept_expired_tokens=True,
@@ -80,3 +81,23 @@ def test_unknown_fault_lists_the_known_ones() -> None:
     assert "'teleport'" in message
     for name in KNOWN_FAULTS:
         assert name in message
+
+
+def test_refuse_after_start_takes_seconds() -> None:
+    assert parse_faults("refuse_after_start=2.5s").refuse_after_start == 2.5
+    with pytest.raises(ValueError, match="refuse_after_start=Ns"):
+        parse_faults("refuse_after_start=10")
+
+
+def test_refuse_after_start_answers_503_then_accepts_upgrades() -> None:
+    import time
+
+    from server.app import create_app
+
+    app = create_app({"faults": "refuse_after_start=0.3s"})
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    answer = app.test_client().get("/ws", headers=headers)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    time.sleep(0.35)
+    assert app.test_client().get("/ws", headers=headers).status_code == 401  # past it: on to the token check

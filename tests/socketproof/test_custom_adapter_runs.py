@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.socketproof.support import LocustRun, RunPool, run_locust
 from apps.json_chat_server import chat_server
+from tests.socketproof.support import LocustRun, RunPool, run_locust
 
 ADAPTER = "docs/examples/json_chat_adapter.py:JsonChatAdapter"
 RUN = ["-u", "10", "-r", "10", "-t", "8s", "--protocol", ADAPTER]

@@ -11,6 +11,7 @@ import pytest
 from locust import User, task
 from locust.env import Environment
 
+from apps.json_chat_server import chat_server
 from client.adapter import VERSIONED_STATE
 from locustfiles.chat import ChatUser
 from locustfiles.idle import IdleUser
@@ -24,7 +25,6 @@ from socketproof.verdicts.judge import CHECK_NAMES
 from tests.socketproof.run.test_options import parse
 from tests.socketproof.test_custom_adapter_runs import ADAPTER as JSON_CHAT
 from tests.socketproof.verdicts.test_server_count import free_port
-from apps.json_chat_server import chat_server
 
 FLOWS: list[type[User]] = [ChatUser, IdleUser, MultiTabUser, OfflineUser, StateSyncUser]
 

@@ -18,6 +18,7 @@ import locust  # noqa: F401 - first: gevent monkey-patches before the client imp
 from locust import task
 from locust.env import Environment
 
+from apps.json_chat_server import chat_server
 from checks import run_checks
 from client.adapter import Delivery, Stamp
 from client.transport import State
@@ -26,7 +27,6 @@ from socketproof.run.context import RunContext
 from socketproof.run.users import ConnectionFacts, WebSocketUser
 from tests.socketproof.run.test_options import parse
 from tests.socketproof.test_custom_adapter_runs import ADAPTER as JSON_CHAT
-from apps.json_chat_server import chat_server
 from tests.support.server import ServerHandle, running_server
 
 JUDGED = ("ordering", "duplicates", "loss")

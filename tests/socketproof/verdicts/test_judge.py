@@ -36,7 +36,7 @@ UNSURE = Verdict("heartbeat", UNKNOWN, [], {"anomalies": 0, "reason": "no server
 def test_all_checks_by_default(text: str | None) -> None:
     assert parse_check_names(text) == CHECK_NAMES
     assert set(CHECK_NAMES) == {"ordering", "duplicates", "loss", "agreement", "cleanup", "heartbeat", "state",
-                                "timing"}
+                                "recovery", "timing"}
 
 
 def test_a_comma_list_keeps_order_and_drops_repeats() -> None:
@@ -101,7 +101,7 @@ def test_judge_adds_timing_only_with_thresholds() -> None:
     history = History(complete=True)
     table = {"Aggregated": {"num_requests": 10, "num_failures": 0, "percentiles": {95: 5.0}, "rps": 1.0}}
     plain = judge(history, CHECK_NAMES, (), table)
-    assert [v.name for v in plain.verdicts] == [n for n in CHECK_NAMES if n != "timing"]
+    assert [v.name for v in plain.verdicts] == [n for n in CHECK_NAMES if n not in ("timing", "recovery")]
     timed = judge(history, ("timing",), ("p95<10",), table)
     assert [(v.name, v.valid) for v in timed.verdicts] == [("timing", True)]
     assert judge(history, ("timing",), ("p95<1",), table).failed
@@ -167,3 +167,16 @@ def test_a_missing_worker_turns_every_pass_into_unknown_naming_it_and_keeps_fail
     verdicts = {v.name: v for v in judge(history, ("ordering", "loss"), missing_workers=["w1 (vm_ab12)"]).verdicts}
     assert verdicts["loss"].valid == UNKNOWN and "w1 (vm_ab12)" in verdicts["loss"].stats["reason"]
     assert _blame_missing(failed, ["w1"]) is failed
+
+
+def test_recovery_row_only_with_a_disruption_and_its_thresholds_reach_it() -> None:
+    history = History(complete=True)
+    table = {"Aggregated": {"num_requests": 10, "num_failures": 0, "percentiles": {95: 5.0}, "rps": 1.0}}
+    plain = judge(history, CHECK_NAMES, ("recovery:max<10s",), table)
+    assert "recovery" not in [v.name for v in plain.verdicts] and "timing" not in [v.name for v in plain.verdicts]
+    history.disruptions = [{"spec": "5s:cut", "at": 5.0, "action": "cut", "started_at": 5.0, "ended_at": 5.0,
+                            "result": "done"}]
+    judged = judge(history, CHECK_NAMES, ("recovery:lost<1", "p95<10"), table)
+    recovery = next(v for v in judged.verdicts if v.name == "recovery")
+    assert list(recovery.stats["thresholds"]) == ["recovery:lost<1"]
+    assert next(v for v in judged.verdicts if v.name == "timing").valid is True
