@@ -1,5 +1,6 @@
-"""A test app as a child process (the Socket.IO and GraphQL apps): started on a free loopback
-port, its URL read from its ready line, and at the end stopped and checked gone.
+"""A test app as a child process (every app here): started on a free loopback port, its URL
+read from its ready line, and at the end stopped and checked gone; `AppHandle`, what a test
+holds of a running app (its URL, process, output and Prometheus metrics).
 
 The stop is strict on purpose: the app must have stayed up for the whole test, exit 0 by
 itself on SIGTERM, and leave nothing listening on its port.
@@ -8,11 +9,55 @@ itself on SIGTERM, and leave nothing listening on its port.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 
 from common.child_process import ChildProcess
+
+
+@dataclasses.dataclass
+class AppHandle:
+    """A running app: its base URL (http://127.0.0.1:PORT), process and output so far."""
+
+    url: str
+    process: subprocess.Popen[str]
+    output: list[str]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def ws_url(self) -> str:
+        """ws://127.0.0.1:PORT: what `--host` takes."""
+        return "ws" + self.url[len("http"):]
+
+    @property
+    def metrics_url(self) -> str:
+        return self.url + "/metrics"
+
+    def metrics(self) -> dict[str, float]:
+        """`/metrics` parsed: {"name": 2.0, 'name{kind="drop"}': 3.0, ...}."""
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            text = response.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    def wait_metric(self, name: str, count: float, timeout: float = 10.0) -> None:
+        """Until metric `name` reads `count`, at most `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while (seen := self.metrics()[name]) != count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} stayed {seen}, expected {count}")
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -42,4 +87,4 @@ def running_child(name: str, command: list[str], ready_mark: str, env: Mapping[s
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} of {name} still accepts connections"
 
 
-__all__ = ["running_child", "subprocess"]
+__all__ = ["AppHandle", "running_child", "subprocess"]

@@ -42,12 +42,12 @@ import re
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+
+from apps.app_child import AppHandle, running_child
 
 READY_MARK = "feed app listening on "
 CHANNEL_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -381,22 +381,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @dataclasses.dataclass
-class FeedHandle:
-    """A running feed: its base URL (http://127.0.0.1:PORT), API token, process and output so far."""
+class FeedHandle(AppHandle):
+    """A running feed (app_child.AppHandle) and the token its HTTP API wants, if any."""
 
-    url: str
-    api_token: str | None
-    process: subprocess.Popen[str]
-    output: list[str]
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-    @property
-    def ws_url(self) -> str:
-        """ws://127.0.0.1:PORT: what `--host` takes."""
-        return "ws" + self.url[len("http"):]
+    api_token: str | None = None
 
     def feed_url(self, *channels: str) -> str:
         base = self.ws_url + "/ws/feed"
@@ -418,23 +406,8 @@ class FeedHandle:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
 
-    def metrics(self) -> dict[str, float]:
-        """`/metrics` parsed: {"feed_connections": 2.0, 'feed_faults_total{kind="drop"}': 3.0, ...}."""
-        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
-            text = response.read().decode()
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                values[name] = float(value)
-        return values
-
     def wait_connections(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while (seen := self.metrics()["feed_connections"]) != count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"feed_connections stayed {seen}, expected {count}")
-            time.sleep(0.05)
+        self.wait_metric("feed_connections", count, timeout)
 
 
 @contextlib.contextmanager
@@ -444,8 +417,6 @@ def running_app(*, api_token: str | None = None, start_timeout: float = 20.0,
 
     `switches` are the command-line options by their dest (`interval=0.05`, `drop_for_one=5`, ...).
     """
-    from apps.app_child import running_child
-
     command = [sys.executable, "-m", "apps.feed_app", "--port", "0"]
     if api_token is not None:
         command += ["--api-token", api_token]
@@ -455,7 +426,7 @@ def running_app(*, api_token: str | None = None, start_timeout: float = 20.0,
            if not key.startswith("SOCKETPROOF_") and key != "FEED_API_TOKEN"}
     with running_child("feed app", command, READY_MARK, env, start_timeout) as (child, url):
         assert child.process is not None
-        handle = FeedHandle(url, api_token, child.process, child.output)
+        handle = FeedHandle(url, child.process, child.output, api_token)
         handle.metrics()  # answers, not only listens
         yield handle
 

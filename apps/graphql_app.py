@@ -28,10 +28,8 @@ import dataclasses
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import ParserCache, ValidationCache
 
+from apps import app_child
 from apps.app_child import running_child
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,39 +268,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @dataclasses.dataclass
-class AppHandle:
-    """How a test reaches a running app: `url` (http://127.0.0.1:PORT), its metrics."""
+class AppHandle(app_child.AppHandle):
+    """A running GraphQL app (app_child.AppHandle) and the secret its tokens are signed with."""
 
-    url: str
-    secret: str
-    process: subprocess.Popen[str]
-    output: list[str]
+    secret: str = ""
 
     @property
     def ws_url(self) -> str:
         return "ws://" + self.url[len("http://"):] + "/graphql"
 
-    @property
-    def metrics_url(self) -> str:
-        return self.url + "/metrics"
-
-    def metrics(self) -> dict[str, float]:
-        """The app's unlabelled metrics by name."""
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
-            text = response.read().decode()
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                name, value = line.split()
-                values[name] = float(value)
-        return values
-
     def fault_counts(self) -> dict[str, float]:
         """What the fault switches did so far: {"dropped": n, "duplicated": n, "reordered": n}."""
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
-            text = response.read().decode()
-        return {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines() if line.startswith("graphql_fault_events_total{")}
+        prefix = "graphql_fault_events_total{"
+        return {name.split('"')[1]: value for name, value in self.metrics().items() if name.startswith(prefix)}
 
     def wait_metrics(self, timeout: float = 5.0, **expected: float) -> dict[str, float]:
         """Poll /metrics until the given gauges have the given values (else fail with the last seen)."""
@@ -322,7 +301,7 @@ def running_app(secret: str = DEFAULT_SECRET, *switches: str, timeout: float = 2
     command = [sys.executable, "-m", "apps.graphql_app", "--jwt-secret", secret, *switches]
     with running_child("graphql app", command, READY_MARK, os.environ, timeout) as (child, url):
         assert child.process is not None
-        handle = AppHandle(url, secret, child.process, child.output)
+        handle = AppHandle(url, child.process, child.output, secret)
         handle.wait_metrics(timeout)  # uvicorn has taken over the socket
         yield handle
 

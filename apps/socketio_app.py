@@ -24,13 +24,12 @@ import dataclasses
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from apps import app_child
 from apps.app_child import running_child
 
 READY_MARK = "socketio app listening on "
@@ -187,41 +186,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @dataclasses.dataclass
-class AppHandle:
-    """A running app: its base URL (http://127.0.0.1:PORT), secret and output so far."""
+class AppHandle(app_child.AppHandle):
+    """A running Socket.IO app (app_child.AppHandle) and the secret its tokens are signed with."""
 
-    url: str
-    secret: str
-    process: subprocess.Popen[str]
-    output: list[str]
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-    @property
-    def metrics_url(self) -> str:
-        return self.url + "/metrics"
-
-    def metrics(self) -> dict[str, float]:
-        """`/metrics` parsed: {"socketio_connected": 2.0, 'socketio_faults_total{kind="drop"}': 3.0, ...}."""
-        import urllib.request
-
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
-            text = response.read().decode()
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                values[name] = float(value)
-        return values
+    secret: str = ""
 
     def wait_connected(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while (seen := self.metrics()["socketio_connected"]) != count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"socketio_connected stayed {seen}, expected {count}")
-            time.sleep(0.05)
+        self.wait_metric("socketio_connected", count, timeout)
 
 
 @contextlib.contextmanager
@@ -239,7 +210,7 @@ def running_app(secret: str = "socketio-test-secret-of-at-least-32-bytes", *, st
     env = {key: value for key, value in os.environ.items() if not key.startswith("SOCKETPROOF_")}
     with running_child("socketio app", command, READY_MARK, env, start_timeout) as (child, url):
         assert child.process is not None
-        yield AppHandle(url, secret, child.process, child.output)
+        yield AppHandle(url, child.process, child.output, secret)
 
 
 if __name__ == "__main__":

@@ -21,34 +21,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from apps.app_child import running_child
+from apps.app_child import AppHandle, running_child
 
 READY_MARK = "channels chat listening on "
 
 
 @dataclasses.dataclass
-class ChatHandle:
-    """A running chat: its base URL (http://127.0.0.1:PORT), process and output so far."""
-
-    url: str
-    process: subprocess.Popen[str]
-    output: list[str]
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-    @property
-    def ws_url(self) -> str:
-        """ws://127.0.0.1:PORT: what `--host` takes."""
-        return "ws" + self.url[len("http"):]
+class ChatHandle(AppHandle):
+    """A running chat (app_child.AppHandle: url, process, output, port, ws_url)."""
 
     def room_url(self, room: str) -> str:
         return f"{self.ws_url}/ws/chat/{room}/"
