@@ -21,6 +21,8 @@ BUILTIN: dict[str, str] = {
     "socketproof": "client.adapters.socketproof",
     "socketio": "client.adapters.socketio",
     "graphql-ws": "client.adapters.graphql_ws",
+    "stomp": "client.adapters.stomp",
+    "mqtt": "client.adapters.mqtt",
 }
 """--protocol name -> module. A module that is not there yet is simply not offered."""
 

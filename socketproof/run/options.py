@@ -16,6 +16,8 @@ SECRET_OPTIONS: dict[str, str] = {
     "socketio_auth": "SOCKETPROOF_SOCKETIO_AUTH",
     "graphql_init": "SOCKETPROOF_GRAPHQL_INIT",
     "subprotocol": "SOCKETPROOF_SUBPROTOCOL",
+    "stomp_passcode": "SOCKETPROOF_STOMP_PASSCODE",
+    "mqtt_password": "SOCKETPROOF_MQTT_PASSWORD",
 }
 """Options whose values never reach the web UI page, a report, a log line or a JSON endpoint
 (socketproof.run.secret_options), with the environment variable each can come from instead. Adapter

@@ -64,6 +64,7 @@ _REJECTIONS = {
     "not_found": "check --ws-path (default: the protocol's path, /ws for socketproof)",
     "unsupported_version": "the server wants another WebSocket version than 13",
     "bad_handshake": "the server did not accept a standard WebSocket upgrade",
+    "bad_subprotocol": "the server does not speak the protocol's subprotocol: check --protocol and --host",
 }
 """Rejections every connection of the run would get too, and what to do about each."""
 

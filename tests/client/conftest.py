@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.client.support import CHAT_PING_INTERVAL
 from apps.json_chat_server import chat_server
+from tests.client.support import CHAT_PING_INTERVAL
 
 
 @pytest.fixture(scope="module")

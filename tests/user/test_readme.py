@@ -7,7 +7,8 @@ them a bound or a stand-in, never a different command:
   (`python3 -m venv .venv && .venv/bin/pip install ...`) is not re-run: it is checked to be
   character for character the one `.ci/run` runs (which runs the test one-liner whole);
 - placeholders (`ws://your-host:port`, `$YOUR_SECRET`, `$YOUR_ADMIN_TOKEN`, `192.0.2.10`) are a
-  reference server started here, with its own secret, and 127.0.0.1;
+  reference server started here, with its own secret, and 127.0.0.1 (for `--protocol stomp` and
+  `mqtt`: a private RabbitMQ, whose credentials are `$YOUR_BROKER_USER`/`$YOUR_BROKER_PASSWORD`);
 - run lengths are bounded: LOCUST_RUN_TIME/LOCUST_USERS in the environment (they override
   locust.conf, not the command line) and a few explicit long values shortened (BOUNDS);
 - services (the web UI, `python -m server`) are started, seen answering, and stopped;
@@ -234,7 +235,7 @@ def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
         assert master, "a worker command needs the master command before it"
         assert command == next(c for c in COMMANDS if c.line > master[-1].line and "--worker" in c.text.split())
     elif program.endswith("/locust") and "--protocol" in words:  # another protocol: its own real server
-        with foreign_server(words[words.index("--protocol") + 1]) as (ws_url, http_url):
+        with foreign_server(words[words.index("--protocol") + 1], workspace.env) as (ws_url, http_url):
             run_headless(command.text, text.replace(workspace.server_url, ws_url)
                          .replace("http://your-host:port", http_url), workspace)
     elif program.endswith("/locust"):
@@ -244,8 +245,21 @@ def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
 
 
 @contextlib.contextmanager
-def foreign_server(protocol: str) -> Iterator[tuple[str, str]]:
-    """A real server of `protocol` (the tests' own apps), with the README's secret: (ws URL, http URL)."""
+def foreign_server(protocol: str, env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A real server of `protocol` (the tests' own apps), with the README's secret: (ws URL, http URL).
+    For stomp and mqtt a private RabbitMQ, its credentials as $YOUR_BROKER_USER/$YOUR_BROKER_PASSWORD."""
+    if protocol in ("stomp", "mqtt"):
+        from tests.support.rabbitmq import running_rabbitmq
+
+        with running_rabbitmq() as broker:
+            env.update(YOUR_BROKER_USER=broker.user, YOUR_BROKER_PASSWORD=broker.password)
+            url = (broker.stomp_url if protocol == "stomp" else broker.mqtt_url).rsplit("/ws", 1)[0]
+            try:
+                yield url, url.replace("ws://", "http://")
+            finally:
+                env.pop("YOUR_BROKER_USER", None)
+                env.pop("YOUR_BROKER_PASSWORD", None)
+        return
     if protocol == "socketio":
         from apps.socketio_app import running_app as socketio_app
 

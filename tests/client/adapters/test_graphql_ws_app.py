@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import websocket
 
+from apps.graphql_app import AppHandle, running_app
 from client.adapter import Delivery, Event, Failed, Push, Ready, Reply, Send, SessionContext, Stamp
 from client.adapters import AdapterSettings
 from client.adapters.graphql_ws import GraphQLWSAdapter
 from client.tokens import mint_token
-from apps.graphql_app import AppHandle, running_app
 
 SECRET = "graphql-smoke-secret-of-at-least-32-bytes"
 ECHO = "query($message: String!) { echo(message: $message) }"

@@ -11,11 +11,11 @@ import jwt
 import pytest
 import websocket
 
+from apps.socketio_app import AppHandle, running_app
 from client.adapter import Delivery, Failed, KeepAlive, Ready, Reply, Send, SessionContext, Stamp, stamped_payload
 from client.adapters import AdapterSettings, build_adapter
 from client.adapters.socketio import SocketIOSession
 from tests.support.server import running_server
-from apps.socketio_app import AppHandle, running_app
 
 DEADLINE = 10.0
 

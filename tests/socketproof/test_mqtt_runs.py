@@ -1,0 +1,151 @@
+"""`locust --protocol mqtt` (MQTT 3.1.1, QoS 1) against a real RabbitMQ with web-mqtt
+(tests/support/rabbitmq.py, one private broker for the module; skips when rabbitmq-server is not
+installed): a clean run passes ordering, duplicates and loss (heartbeat UNKNOWN: keep-alive is off,
+client/adapters/mqtt.py says why); the fault proxy's drop, duplicate and reorder each fail their check
+with evidence; a wrong password (RabbitMQ: close 1002, no CONNACK) ends the run at the pre-flight.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client import Client
+from client.adapter import SessionContext, Stamp
+from client.adapters import AdapterSettings, build_adapter
+from client.adapters import mqtt_packets as mqtt
+from client.hooks import NoHooks
+from tests.client.adapters.test_rabbitmq_live import Mqtt
+from tests.socketproof.support import LocustRun, run_locust
+from tests.support.rabbitmq import RabbitMQ, running_rabbitmq
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[RabbitMQ]:
+    with running_rabbitmq() as handle:
+        yield handle
+
+
+def base_url(broker: RabbitMQ) -> str:
+    return broker.mqtt_url.rsplit("/ws", 1)[0]
+
+
+def mqtt_run(broker: RabbitMQ, report_dir: Path, *extra: str, passcode: str | None = None) -> LocustRun:
+    args = [
+        "-f", "locustfiles", "-t", "10s", "-u", "10", "-r", "10", "--stop-timeout", "5",
+        "--protocol", "mqtt", "--host", base_url(broker), "--ws-path", "/ws",
+        "--mqtt-username", broker.user, *extra,
+    ]
+    env = {"SOCKETPROOF_MQTT_PASSWORD": broker.password if passcode is None else passcode}
+    run = run_locust(args, report_dir, env=env)
+    assert not run.leftovers, run.describe()
+    return run
+
+
+def test_clean_run_passes(broker: RabbitMQ, tmp_path: Path) -> None:
+    run = mqtt_run(broker, tmp_path / "clean")
+    assert "Traceback" not in run.stdout + run.stderr, run.describe()
+    for check in ("ordering", "duplicates", "loss"):
+        assert run.verdicts[check]["valid"] is True, (check, run.verdicts[check], run.describe())
+    assert run.verdicts["heartbeat"]["valid"] == "unknown", run.verdicts["heartbeat"]  # keep-alive off: see the adapter
+    assert run.stats["publish"]["num_requests"] > 0 and run.stats["publish"]["num_failures"] == 0, run.stats
+    assert run.stats["deliver"]["num_requests"] > 0
+    assert run.returncode == 0, run.describe()
+    assert broker.wait_connections(0) == 0  # every user's connection closed at the end
+
+
+@pytest.mark.parametrize(
+    ("fault", "check", "kind"),
+    [
+        ("down:drop=0.1", "loss", "lost"),
+        ("down:duplicate=0.1", "duplicates", "duplicate_stamp"),
+        ("down:reorder=0.3", "ordering", "fifo"),
+    ],
+)
+def test_proxy_faults_fail_their_check_with_evidence(broker: RabbitMQ, tmp_path: Path, fault: str, check: str,
+                                                     kind: str) -> None:
+    run = mqtt_run(broker, tmp_path / check, "--proxy-faults", fault, "--proxy-seed", "5")
+    assert run.returncode == 1, run.describe()
+    verdict = run.verdicts[check]
+    assert verdict["valid"] is False, verdict
+    assert kind in run.anomaly_kinds(check), verdict
+    first = verdict["anomalies"][0]
+    assert first["message"] and first["evidence"], first
+
+
+def test_a_wrong_password_is_one_preflight_line(broker: RabbitMQ, tmp_path: Path) -> None:
+    run = mqtt_run(broker, tmp_path / "wrong", passcode="not-the-password")
+    assert run.returncode == 2, run.describe()
+    assert "Traceback" not in run.stdout + run.stderr, run.describe()
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if "error" in line.lower()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("locust: error: ") and "access_refused" in lines[0], lines
+    assert "close 1002" in lines[0] and "--mqtt-password" in lines[0], lines
+    assert "not-the-password" not in run.stdout + run.stderr
+
+
+def test_persistent_sessions_pass_and_count_redeliveries_apart(broker: RabbitMQ, tmp_path: Path) -> None:
+    """--mqtt-clean-start false with the label less its connection number as client id: a user's reconnect takes its
+    session back, RabbitMQ redelivers what was not PUBACKed (DUP) and queues what came meanwhile.
+    A redelivery is counted apart (`mqtt_redelivery` frames), never a duplicates FAIL."""
+    run = mqtt_run(broker, tmp_path / "persistent", "--mqtt-clean-start", "false", "--mqtt-client-id", "{session}")
+    assert "Traceback" not in run.stdout + run.stderr, run.describe()
+    for check in ("ordering", "duplicates", "loss"):
+        assert run.verdicts[check]["valid"] is True, (check, run.verdicts[check], run.describe())
+    assert run.returncode == 0, run.describe()
+
+
+class Seen(NoHooks):
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, str]] = []
+        self.stamps: list[Stamp] = []
+        self.arrived = threading.Event()
+
+    def frame(self, direction: str, kind: str) -> None:
+        self.frames.append((direction, kind))
+
+    def delivered(self, channel: str, stamp: Stamp | None, seq: int | None, message_id: Any, t: float) -> None:
+        if stamp is not None:
+            self.stamps.append(stamp)
+            self.arrived.set()
+
+
+def test_a_dup_redelivery_on_reconnect_is_a_delivery_counted_apart(broker: RabbitMQ) -> None:
+    """RabbitMQ redelivers a QoS 1 message never PUBACKed with DUP set when the persistent session
+    comes back: the session PUBACKs it, delivers it (this connection never got it) and counts it
+    apart as an `mqtt_redelivery` frame."""
+    stamp = Stamp("sp-pub", "durable", 1, 1.0).encode().encode()
+    raw, publisher = Mqtt(broker), Mqtt(broker)
+    try:
+        assert raw.connect(broker, "sp-dup-test", clean=False).accepted
+        raw.send(mqtt.Subscribe(1, (mqtt.Subscription("socketproof/durable", 1),)))
+        raw.until(mqtt.Suback)
+        assert publisher.connect(broker, "sp-dup-pub").accepted
+        publisher.send(mqtt.Publish("socketproof/durable", stamp, qos=1, packet_id=1))
+        publisher.until(mqtt.Puback)
+        [first] = raw.until(mqtt.Publish)
+        assert not first.dup
+        raw.close()  # no PUBACK: the broker owes it again
+        assert broker.wait_connections(1) == 1
+        adapter = build_adapter("mqtt", AdapterSettings(values={
+            "mqtt_username": broker.user, "mqtt_password": broker.password, "mqtt_clean_start": "false",
+            "mqtt_client_id": "{identity}"}))
+        seen = Seen()
+        client = Client(broker.mqtt_url, adapter, SessionContext("sp-dup-test", "sp-dup-test#1"), hooks=seen)
+        ready = client.connect()
+        assert ready.info["session_present"] is True
+        assert seen.arrived.wait(10), seen.frames
+        assert [s.encode().encode() for s in seen.stamps] == [stamp]
+        assert ("in", "mqtt_redelivery") in seen.frames
+        client.close()
+        cleaner = Mqtt(broker)  # a clean session ends the durable one (and its queue)
+        cleaner.connect(broker, "sp-dup-test", clean=True)
+        cleaner.send(mqtt.Disconnect())
+        cleaner.close()
+    finally:
+        raw.close()
+        publisher.close()
