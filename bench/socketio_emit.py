@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.bare:
         return bare(args.bare, args.connections, args.duration)
 
-    from bench.locust_echo import CpuSampler, pin, raise_nofile, run_child, wait_quiet
     from apps.socketio_app import running_app
+    from bench.locust_echo import CpuSampler, pin, raise_nofile, run_child, wait_quiet
 
     window = args.duration - args.warmup - 1.0
     if window < 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 import warnings
 from typing import Any
 
@@ -206,6 +207,9 @@ def _preflight(environment: Any, load: LoadOptions) -> None:
 def _on_test_start(environment: Any, **_: Any) -> None:
     """A new run (also after a stop in the web UI): fresh options, history and baseline."""
     context = RunContext.of(environment)
+    if not _initialised(context):
+        log.error("test_start came before Socketproof's init ended: this process records nothing of this run")
+        return
     context.new_run()
     if not isinstance(environment.runner, WorkerRunner):
         if not environment.host and embedded.host():  # the web UI's host field was emptied
@@ -233,6 +237,15 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if not isinstance(environment.runner, MasterRunner):
         context.state()
     context.checker.on_test_start()
+
+
+def _initialised(context: RunContext, wait: float = 10.0) -> bool:
+    """A worker that joins a running master gets its spawn message while Locust still builds its
+    runner, before the init event: wait (bounded) for init to end, which happens in the main greenlet."""
+    deadline = time.monotonic() + wait
+    while context.checker is None and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    return context.checker is not None
 
 
 @events.test_stopping.add_listener

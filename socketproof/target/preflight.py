@@ -156,6 +156,11 @@ def connected(client: Client, url: str, host: str, options: LoadOptions, adapter
     return None
 
 
+SERVER_FAILURES = frozenset({"internal", "internal_error", "server_error", "unavailable", "overloaded"})
+"""Error codes that say the server has the operation and failed doing it: a bug the run is
+there to measure (it shows in Locust's failures), not an option to fix before starting."""
+
+
 class Tryout:
     """Each operation the run will rely on, tried once on the connected pre-flight client: one
     line for what is missing, naming for each the option that fixes it (`Adapter.fix_for`)."""
@@ -170,6 +175,9 @@ class Tryout:
         self.deployment = deployment
         self.timeout = timeout
         self.sender = Stamp.safe(f"preflight-{room.rsplit('-', 1)[-1]}")
+        self.server_errors: list[str] = []
+        """Operations the server has but failed on (an internal error): a server bug the run
+        measures, said as a warning, not an option mistake."""
 
     def run(self, client: Client, uses: frozenset[str]) -> Finding | None:
         """None when every operation the flows use worked; else one line (fatal: exit 2 headless)."""
@@ -186,7 +194,8 @@ class Tryout:
                 problems += self.join(client)
         if problems:
             return Finding(True, f"{self.url}: " + "; ".join(problems))
-        return None if warning is None else Finding(False, warning)
+        notes = [*self.server_errors, *([warning] if warning else [])]
+        return Finding(False, f"{self.url}: " + "; ".join(notes)) if notes else None
 
     # -- each operation ---------------------------------------------------------------
 
@@ -196,6 +205,9 @@ class Tryout:
         except UnsupportedOperation:
             return []
         except SocketproofError as error:
+            if getattr(error, "code", None) in SERVER_FAILURES:
+                self.server_errors.append(f"the server failed the pre-flight's echo ({error}): the run measures it")
+                return []
             return [self.missing("echo", self.failed("the pre-flight's echo", error))]
         return []
 

