@@ -68,7 +68,10 @@ def test_clean_run_passes(broker: RabbitMQ, tmp_path: Path) -> None:
 )
 def test_proxy_faults_fail_their_check_with_evidence(broker: RabbitMQ, tmp_path: Path, fault: str, check: str,
                                                      kind: str) -> None:
-    run = mqtt_run(broker, tmp_path / check, "--proxy-faults", fault, "--proxy-seed", "5")
+    # One topic and a brisk pace: a reorder is visible only where two messages of one sender are
+    # neighbours in a subscriber's stream (PUBACKs and other senders' messages are not).
+    run = mqtt_run(broker, tmp_path / check, "--proxy-faults", fault, "--proxy-seed", "5", "--rooms", "1",
+                   "--send-interval", "0.1")
     assert run.returncode == 1, run.describe()
     verdict = run.verdicts[check]
     assert verdict["valid"] is False, verdict
