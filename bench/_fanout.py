@@ -25,6 +25,21 @@ from typing import Any
 import gevent
 import psutil
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STDLIB = os.path.dirname(os.__file__)
+
+
+def shown_path(filename: str) -> str:
+    """A source file as the results may name it, with no machine's folders: repo-relative,
+    a package's own path, or `<stdlib>/...`."""
+    if filename.startswith(_ROOT + os.sep) and "site-packages" not in filename:
+        return os.path.relpath(filename, _ROOT)
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1]
+    if filename.startswith(_STDLIB + os.sep):
+        return "<stdlib>/" + os.path.relpath(filename, _STDLIB)
+    return os.path.basename(filename)
+
 SAMPLE_EVERY = 32
 """Every this many deliveries, a latency sample may be taken (a power of two: `n & MASK`)."""
 MASK = SAMPLE_EVERY - 1
@@ -128,15 +143,12 @@ class Tracer:
         if a not in self.snaps or b not in self.snaps:
             return {}
         out: dict[str, Any] = {}
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         for key in ("filename", "lineno"):
             stats = self.snaps[b].compare_to(self.snaps[a], key)
             rows = []
             for s in sorted(stats, key=lambda s: -s.size_diff)[:top]:
                 frame = s.traceback[0]
-                where = os.path.relpath(frame.filename, root) if frame.filename.startswith(root) else frame.filename
-                if "site-packages/" in where:
-                    where = where.split("site-packages/", 1)[1]
+                where = shown_path(frame.filename)
                 rows.append({"where": where if key == "filename" else f"{where}:{frame.lineno}",
                              "bytes_per_connection": s.size_diff / per, "blocks_per_connection": s.count_diff / per})
             out[key] = rows

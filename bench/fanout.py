@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from apps.feed_app import running_app  # noqa: E402
+from bench._fanout import shown_path  # noqa: E402
 from bench.locust_echo import pin, raise_nofile, wait_quiet  # noqa: E402
 
 PYTHON = sys.executable
@@ -381,7 +382,7 @@ def cap_table(channels: int, connections: int = 20,
             for s in stats:
                 fr = s.traceback[0]
                 if s.size_diff:
-                    by_line[f"{os.path.relpath(fr.filename, ROOT)}:{fr.lineno}"] += s.size_diff
+                    by_line[f"{shown_path(fr.filename)}:{fr.lineno}"] += s.size_diff
             logs = [ch.log for rec in recordings for ch in rec.hooks.h.received.values() if ch.log is not None]
             rows.append({
                 "deliveries_per_conn": step,
