@@ -6,9 +6,6 @@ upgrade request, asserted where the server would see them."""
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +14,7 @@ import jwt
 
 from tests.socketproof.deployed import upstream
 from tests.socketproof.support import run_locust
+from tests.support.json_endpoint import JsonEndpoint
 from tests.support.server import running_server
 from tests.support.tls_front import TlsFront
 
@@ -29,40 +27,15 @@ def good(identity: str) -> str:
     return jwt.encode({"sub": identity, "exp": time.time() + 3600}, SECRET, algorithm="HS256")
 
 
-class HostileLogin:
-    """A login endpoint on 127.0.0.1 (port 0) answering `{"access_token": issue(username)}`."""
+class HostileLogin(JsonEndpoint):
+    """A login endpoint answering `{"access_token": issue(username)}`; `asked`: who asked, in order."""
 
     def __init__(self, issue: Callable[[str], str]) -> None:
-        self.asked: list[str] = []
-        owner = self
+        super().__init__(lambda _path, body: (200, {"access_token": issue(body["username"])}))
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                username = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))["username"]
-                owner.asked.append(username)
-                data = json.dumps({"access_token": issue(username)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/login"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-
-    def __enter__(self) -> HostileLogin:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-        assert not self.thread.is_alive()
+    @property
+    def asked(self) -> list[str]:
+        return [body["username"] for _path, body in self.posts]
 
 
 def test_a_login_token_with_crlf_ends_the_run_before_any_upgrade(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ were written into the page.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import socket
 import threading
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.json_endpoint import JsonEndpoint
 from tests.support.server import ServerHandle, running_server
 from tests.user.support import get_json, post_form, wait_until, web_ui
 
@@ -74,33 +74,9 @@ def recorder() -> Iterator[Recorder]:
         found.close()
 
 
-@contextlib.contextmanager
-def login_endpoint(server: ServerHandle) -> Iterator[str]:
+def login_endpoint(server: ServerHandle) -> JsonEndpoint:
     """A login endpoint that answers every POST with a token the reference server accepts."""
-
-    class Login(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            length = int(self.headers.get("Content-Length") or 0)
-            user = json.loads(self.rfile.read(length) or b"{}").get("username", "u")
-            body = json.dumps({"access_token": server.token(str(user))}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Login)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/login"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(10)
+    return JsonEndpoint(lambda _path, body: (200, {"access_token": server.token(str(body.get("username", "u")))}))
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +156,8 @@ def test_a_secret_typed_into_the_form_may_go_to_another_host(server: ServerHandl
 
 def test_the_start_up_token_body_goes_only_to_the_start_up_token_url(server: ServerHandle, tmp_path: Path) -> None:
     body = '{"username": "{identity}", "password": "start-up-password-5678"}'
-    with login_endpoint(server) as login, recorder() as elsewhere, \
-            web_ui(["--host", base_of(server), "--token-url", login, "--token-body", body],
+    with login_endpoint(server) as endpoint, recorder() as elsewhere, \
+            web_ui(["--host", base_of(server), "--token-url", endpoint.url, "--token-body", body],
                    tmp_path / "locust.log") as base:
         answer = post_form(base + "/swarm", {**form_of(base), "token_url": elsewhere.url + "/login"})
         assert answer["success"] is False, answer

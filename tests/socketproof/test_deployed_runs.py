@@ -5,17 +5,17 @@ service sees it (the TLS front records each request; tokens are verified with th
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 
 from tests.socketproof.deployed import SECRET, tls_target, upstream
 from tests.socketproof.support import run_locust
+from tests.support.json_endpoint import JsonEndpoint
 from tests.support.server import running_server
 from tests.support.tls_certs import signing_keys
 from tests.support.tls_front import TlsFront
@@ -140,47 +140,22 @@ def test_an_expired_token_in_the_file_stops_the_run_before_it_starts(tmp_path: P
     assert "locust: error: --tokens-file line 2: the token expired" in run.stderr, run.describe()
 
 
-class LoginServer:
+class LoginServer(JsonEndpoint):
     """An identity provider's login endpoint: POST {"username", "password"} -> {"data": {"access_token"}}."""
 
     PASSWORD = "pw-4c1d9e8b7a"
 
     def __init__(self, secret: str) -> None:
         self.issued: dict[str, list[str]] = {}
-        owner = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                if self.path != "/login" or body.get("password") != LoginServer.PASSWORD:
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                token = jwt.encode({"sub": body["username"], "exp": time.time() + 3600}, secret, algorithm="HS256")
-                owner.issued.setdefault(body["username"], []).append(token)
-                data = json.dumps({"data": {"access_token": token}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def answer(path: str, body: Any) -> tuple[int, Any]:
+            if path != "/login" or body.get("password") != LoginServer.PASSWORD:
+                return 401, None
+            token = jwt.encode({"sub": body["username"], "exp": time.time() + 3600}, secret, algorithm="HS256")
+            self.issued.setdefault(body["username"], []).append(token)
+            return 200, {"data": {"access_token": token}}
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/login"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-
-    def __enter__(self) -> LoginServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-        assert not self.thread.is_alive()
+        super().__init__(answer)
 
 
 def test_tokens_from_a_login_endpoint(tmp_path: Path) -> None:
