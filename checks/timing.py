@@ -1,14 +1,15 @@
 """Timing thresholds in the style of k6: ``"echo:p95<50"``, ``"connect:p99<200"``,
 ``"failures<0.1%"``, ``"echo:avg<20"``, ``"rps>100"``; and the recovery family (judged by
 the recovery check over the history, not here): ``"recovery:max<10s"``, ``"recovery:p95<5s"``,
-``"recovery:lost<1"``.
+``"recovery:lost<1"``, ``"recovery:missed<1"``.
 
 Grammar: ``[name:]metric op value[%]``. `name` is a request name (default
 "Aggregated"); `metric` is pNN (any percentile, e.g. p95, p99.9), avg, min, max,
 rps or failures (failed / all requests; a fraction, or a percentage with %); `op` is
 <, <=, > or >=. Times are milliseconds. With the name `recovery` the metric is p50, p95 or max (seconds
 an identity took to have a connection open again after a disruption; `s` or `ms` after the
-value) or lost (identities that never came back).
+value), lost (identities that never came back) or missed (messages published while connections
+were gone that never reached them).
 
 `check_timing` takes plain stats, one dict per request name (the Locust plugin
 builds them from locust's stats):
@@ -36,7 +37,7 @@ _PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
 _METRICS = "pNN (e.g. p95, p99.9), avg, min, max, rps, failures"
 RECOVERY = "recovery"
 """The threshold name of the recovery family (checks.recovery judges it)."""
-RECOVERY_METRICS = ("p50", "p95", "max", "lost")
+RECOVERY_METRICS = ("p50", "p95", "max", "lost", "missed")
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,10 @@ def _recovery_threshold(expr: str, metric: str, m: re.Match[str]) -> Threshold:
         raise ValueError(f"bad threshold {expr!r}: unknown recovery metric {m['metric']!r}; "
                          f"use {', '.join(RECOVERY_METRICS)} (e.g. 'recovery:max<10s', 'recovery:lost<1')")
     limit, unit = float(m["value"]), m["pct"]
-    if metric == "lost":
+    if metric in ("lost", "missed"):
         if unit:
-            raise ValueError(f"bad threshold {expr!r}: recovery:lost counts identities, written without a unit")
+            raise ValueError(f"bad threshold {expr!r}: recovery:{metric} counts "
+                             f"{'identities' if metric == 'lost' else 'messages'}, written without a unit")
     elif unit not in ("s", "ms"):
         raise ValueError(f"bad threshold {expr!r}: give recovery times a unit, e.g. 'recovery:{metric}<10s'")
     elif unit == "ms":

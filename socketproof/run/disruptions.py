@@ -27,6 +27,7 @@ from typing import Any
 
 import gevent
 
+from socketproof.run import latency_windows
 from socketproof.run.options import OptionError
 
 log = logging.getLogger("socketproof")
@@ -114,6 +115,8 @@ class Targets:
     restart: Callable[[], Any] | None = None
     proxy: Any = None
     """socketproof.proxy.control.ProxyProcess (cut(), toggle_pause())."""
+    latency: latency_windows.Probe | None = None
+    """A snapshot of the run's `deliver` latency histogram (latency before/during/after)."""
 
 
 class Schedule:
@@ -125,6 +128,7 @@ class Schedule:
         self.started_at: float | None = None
         self.greenlets: list[gevent.Greenlet] = []
         self._records: dict[str, dict[str, Any]] = {}
+        self._snapshots: dict[str, dict[str, latency_windows.Histogram]] = {}
         self.failures_during = 0
         """Requests that failed while a disruption went on or within EXCUSE_AFTER after it."""
         self.last_status = ""
@@ -136,7 +140,10 @@ class Schedule:
         self._records = {d.spec: {"spec": d.spec, "at": d.at, "action": d.action, "started_at": None,
                                   "ended_at": None, "result": "pending", "exit_code": None, "detail": ""}
                          for d in self.disruptions}
+        self._snapshots = {d.spec: {} for d in self.disruptions}
         self.greenlets = [gevent.spawn_later(d.at, self._run, d) for d in self.disruptions]
+        self.greenlets += [gevent.spawn_later(max(0.0, d.at - latency_windows.WINDOW), self._snapshot, d, "before")
+                           for d in self.disruptions]
         for d in self.disruptions:
             log.info("disrupt %s scheduled at %gs from the start", d.name, d.at)
 
@@ -151,6 +158,13 @@ class Schedule:
                 record["detail"] = record["detail"] or "the run ended first"
                 if record["started_at"] is not None and record["ended_at"] is None:
                     record["ended_at"] = time.time()
+        for d in self.disruptions:  # the run ended inside a window: the window ends here
+            taken = self._snapshots.get(d.spec, {})
+            if "start" in taken:
+                for point in ("end", "after"):
+                    if point not in taken:
+                        self._snapshot(d, point)
+            self._keep_latency(d)
         return self.records()
 
     def on_request(self, exception: Any = None, **_: Any) -> None:
@@ -171,8 +185,23 @@ class Schedule:
         self.last_status = f"disrupt {d.name}: {text}"
         log.info("progress %s", self.last_status)
 
+    def _snapshot(self, d: Disruption, point: str) -> None:
+        if self.targets.latency is not None:
+            self._snapshots.setdefault(d.spec, {})[point] = self.targets.latency()
+
+    def _keep_latency(self, d: Disruption) -> None:
+        """`latency_ms` of the record: deliver p50/p95 before, during and after (checks.recovery reports it)."""
+        if self.targets.latency is not None:
+            self._records[d.spec]["latency_ms"] = latency_windows.phases(self._snapshots.get(d.spec, {}))
+
+    def _after(self, d: Disruption) -> None:
+        gevent.sleep(latency_windows.WINDOW)
+        self._snapshot(d, "after")
+        self._keep_latency(d)
+
     def _run(self, d: Disruption) -> None:
         record = self._records[d.spec]
+        self._snapshot(d, "start")
         record.update(started_at=time.time(), result="running")
         self._status(d, "started" + (f" ({d.command})" if d.command else ""))
         try:
@@ -182,6 +211,8 @@ class Schedule:
         except Exception as error:  # a disruption that failed is reported, never crashes the run
             record.update(result="failed", detail=f"{type(error).__name__}: {error}")
         record["ended_at"] = time.time()
+        self._snapshot(d, "end")
+        self.greenlets.append(gevent.spawn(self._after, d))
         self._status(d, f"{record['result']} ({record['detail']})" if record["detail"] else record["result"])
 
     def _act(self, d: Disruption, record: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from socketproof.capacity.shape import install as install_capacity
 from socketproof.capacity.shape import options_from as capacity_options
 from socketproof.proxy.locust_run import start_for_run as start_proxy_for_run
 from socketproof.proxy.locust_run import target_behind
-from socketproof.run import disruptions, progress, start_guard, webui
+from socketproof.run import disruptions, latency_windows, progress, start_guard, webui
 from socketproof.run.arguments import add_arguments, build_run_adapter
 from socketproof.run.context import RunContext
 from socketproof.run.options import LoadOptions, OptionError, drain_seconds, load_options, number_option
@@ -273,7 +273,9 @@ def _schedule(context: RunContext) -> disruptions.Schedule | None:
     if not context.disrupt:
         return None
     proxy = context.proxy.process if context.proxy is not None else None
-    schedule = disruptions.Schedule(context.disrupt, disruptions.Targets(restart=embedded.restart, proxy=proxy))
+    targets = disruptions.Targets(restart=embedded.restart, proxy=proxy,
+                                  latency=latency_windows.locust_probe(context.environment))
+    schedule = disruptions.Schedule(context.disrupt, targets)
     schedule.start()
     return schedule
 

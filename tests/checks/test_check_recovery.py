@@ -40,7 +40,8 @@ def test_all_back_passes_with_stats() -> None:
     d = v.stats["disruptions"][0]
     assert d["connections_lost"] == 3 and d["identities_lost"] == 3 and d["never_back_count"] == 0
     assert d["recovery_s"]["max"] == pytest.approx(2.0) and d["slowest"]["user"] == "carol"
-    assert d["storm_peak_per_s"] == 1 and d["outage_messages"].startswith("unknown")
+    assert d["storm_peak_per_s"] == 1 and d["storm_per_s"][1:3] == [1, 1]
+    assert d["outage_messages"] == {"streams_compared": 0, "missed": 0, "duplicated": 0, "replayed": 0}
     assert "3 connections lost" in v.stats["summary"] and "carol" in v.stats["summary"]
 
 
@@ -121,3 +122,95 @@ def test_recovery_thresholds_parse(expr: str, metric: str, limit: float) -> None
 def test_bad_recovery_thresholds(expr: str) -> None:
     with pytest.raises(ValueError, match="bad threshold"):
         parse_threshold(expr)
+
+
+def outage(*, resumed: bool | None = None, gap: tuple[int, int | None] | None = None,
+           replay_from: int | None = None) -> History:
+    """A sender publishing to `room` every second from t=2 (counter n at t=n+1); a receiver whose
+    connection the 8s restart closed at 8.1 and whose next one opened at 10.0 (resumed or not),
+    getting each message 0.05 s after its publish while open (from `replay_from` on when given)."""
+    from client.adapter import ResumeInfo
+
+    run = Run(caps=frozenset({"publish_ack", "resume"}))
+    sender = run.open("s-1", "s", ("room",), t=1.0)
+    before = run.open("r-1", "r", ("room",), t=1.0)
+    stamps = [run.publish(sender, "s", "room", t=float(t))[0] for t in range(2, 20)]
+    for stamp in stamps:
+        if stamp.sent_at + 0.05 < 8.1:
+            run.deliver(before, stamp, None, stamp.sent_at + 0.05)
+    before.closed(1006, "", "abrupt", 8.1)
+    info = ResumeInfo(requested=0, server_last=0, replay=0, resumed=resumed, gap=gap) if resumed is not None else None
+    after = run.open("r-2", "r", ("room",), t=10.0, resume=info)
+    for stamp in stamps:
+        if stamp.sent_at >= 10.0 or (replay_from is not None and stamp.counter >= replay_from):
+            run.deliver(after, stamp, None, max(10.01, stamp.sent_at + 0.05))
+    history = run.history(end=20.0)
+    history.disruptions = [dict(RESTART)]
+    return history
+
+
+def test_messages_published_while_gone_are_missed_and_attributed_not_failed() -> None:
+    v = check_recovery(outage())
+    assert v.valid is True, v  # the disruption's cost, not a server bug
+    messages = v.stats["disruptions"][0]["outage_messages"]
+    assert messages == {"streams_compared": 1, "missed": 1, "duplicated": 0, "replayed": 0}  # counter 8 (t=9)
+    assert "1 messages missed" in v.stats["summary"]
+
+
+def test_missed_threshold_fails_with_the_count() -> None:
+    v = check_recovery(outage(), ["recovery:missed<1"])
+    assert v.valid is False
+    [a] = v.anomalies
+    assert a.kind == "threshold" and "1 message(s)" in a.message and a.evidence["actual"] == 1
+
+
+def test_a_replay_that_fills_the_gap_misses_nothing_and_overlap_counts_as_duplicated() -> None:
+    v = check_recovery(outage(resumed=True, replay_from=6), ["recovery:missed<1"])
+    assert v.valid is True, v
+    assert v.stats["disruptions"][0]["outage_messages"]["missed"] == 0
+    assert v.stats["disruptions"][0]["outage_messages"]["duplicated"] == 2  # 6 and 7 came twice
+
+
+def test_a_resume_that_announced_no_gap_but_missed_messages_fails() -> None:
+    v = check_recovery(outage(resumed=True))
+    assert v.valid is False
+    [a] = v.anomalies
+    assert a.kind == "resume_lost" and a.evidence["count"] == 1
+    assert a.evidence["samples"][0]["missed"] == [8, 8] and a.evidence["samples"][0]["resumed"] == "r-2"
+
+
+def test_an_announced_gap_is_the_disruption_cost_not_a_lie() -> None:
+    v = check_recovery(outage(resumed=False, gap=(8, 8)))
+    assert v.valid is True, v
+    assert v.stats["disruptions"][0]["outage_messages"]["missed"] == 1
+
+
+def test_deliver_latency_phases_are_reported() -> None:
+    history = restarted({"a": 9.0})
+    history.disruptions[0]["latency_ms"] = {"before": {"count": 10, "p50": 4, "p95": 9, "max": 12},
+                                            "during": {"count": 2, "p50": 40, "p95": 900, "max": 900},
+                                            "after": {"count": 8, "p50": 5, "p95": 11, "max": 20}}
+    v = check_recovery(history)
+    assert v.stats["disruptions"][0]["deliver_latency_ms"]["during"]["p95"] == 900
+    assert "deliver p95 9 ms before / 900 ms during / 11 ms after" in v.stats["summary"]
+
+
+def test_a_sender_that_reconnected_is_a_new_stream_missed_until_the_receiver_is_back() -> None:
+    """Stamps name the sending connection: after a restart every sender is a new stream; what it
+    published before the receiver's next connection got its first message was missed."""
+    run = Run()
+    old_sender = run.open("s-1", "s", ("room",), t=1.0)
+    receiver = run.open("r-1", "r", ("room",), t=1.0)
+    run.broadcast(old_sender, "s-1", "room", [receiver], t=5.0)
+    old_sender.closed(1006, "", "abrupt", 8.1)
+    receiver.closed(1006, "", "abrupt", 8.1)
+    sender = run.open("s-2", "s", ("room",), t=9.0)
+    stamps = [run.publish(sender, "s-2", "room", t=float(t))[0] for t in range(9, 15)]  # counters 1..6
+    back = run.open("r-2", "r", ("room",), t=11.5)
+    for stamp in stamps[3:]:
+        run.deliver(back, stamp, None, stamp.sent_at + 0.05)
+    history = run.history(end=20.0)
+    history.disruptions = [dict(RESTART)]
+    v = check_recovery(history, ["recovery:missed<1"])
+    assert v.stats["disruptions"][0]["outage_messages"]["missed"] == 3  # published at 9, 10 and 11
+    assert v.valid is False and v.anomalies[0].evidence["actual"] == 3

@@ -41,6 +41,10 @@ def test_restart_recovers_within_threshold(runs: RunPool) -> None:
     assert drill["result"] == "done" and drill["connections_lost"] > 0, drill
     assert 0 < drill["recovery_s"]["max"] < 10 and drill["storm_peak_per_s"] > 0, drill
     assert drill["never_back_count"] == 0
+    latency = drill["deliver_latency_ms"]  # cut out of Locust's deliver stats around the restart
+    assert latency["before"]["count"] > 0 and latency["after"]["count"] > 0, latency
+    assert latency["before"]["p95"] is not None and latency["after"]["p95"] is not None, latency
+    assert drill["outage_messages"]["streams_compared"] > 0, drill  # identities heard from before and after
     assert run.checks["disruptions"][0]["spec"] == "8s:restart"
     assert "disrupt 8s restart: done" in run.stderr + run.stdout
     assert "recovery     PASS" in run.stdout
