@@ -7,6 +7,7 @@ its values. Every option reaches Locust's parser in one place, socketproof.run.a
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 SECRET_OPTIONS: dict[str, str] = {
@@ -45,10 +46,73 @@ class LoadOptions:
     send_interval: float = 0.5
     reconnect_probability: float = 0.1
     request_timeout: float = 10.0
+    reconnect_backoff: ReconnectBackoff = dataclasses.field(default_factory=lambda: DEFAULT_BACKOFF)
 
 
 class OptionError(ValueError):
     """A Socketproof option has a value no run can use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconnectBackoff:
+    """--reconnect-backoff, validated: waits from `first` doubling per failed attempt up to `cap`
+    seconds, with `jitter` "none", "full" (uniform in 0..the wait) or "ratio" (the wait times
+    1 +- up to `ratio`, socket.io's randomizationFactor); `first == 0`: reconnect at once.
+    socketproof.run.backoff computes the waits."""
+
+    spec: str = "none"
+    first: float = 0.0
+    cap: float = 0.0
+    jitter: str = "none"
+    ratio: float = 0.0
+
+
+BACKOFF_DEFAULT = "exp:0.1s..5s,jitter=full"
+"""What most real clients do (Phoenix starts at 10 ms, SignalR at 0, both back off to seconds;
+full jitter is the AWS/Centrifugo advice), with a first wait below any usual --send-interval, so a
+user still reconnects at its next task as before and only repeated failures back off."""
+BACKOFF_MAX = 600.0
+"""Seconds: longer than any wait a real client makes, and bounds a user's sleep."""
+_BACKOFF = re.compile(r"^exp:(?P<first>[0-9.]+(?:ms|s))\.\.(?P<cap>[0-9.]+(?:ms|s))(?:,jitter=(?P<jitter>[^,]+))?$")
+_BACKOFF_USAGE = "expected none or exp:MIN..MAX[,jitter=full|none|RATIO], e.g. exp:0.5s..30s,jitter=full"
+
+
+def parse_backoff(text: str) -> ReconnectBackoff:
+    """`none`, or `exp:MIN..MAX[,jitter=full|none|RATIO]` (MIN, MAX like 250ms or 5s; jitter full
+    when not given) -> ReconnectBackoff; OptionError naming --reconnect-backoff otherwise."""
+    spec = "".join(str(text or "").split())
+    if spec == "none":
+        return ReconnectBackoff()
+    found = _BACKOFF.match(spec)
+    if found is None:
+        raise OptionError(f"--reconnect-backoff {text!r}: {_BACKOFF_USAGE}")
+    first, cap = _seconds(found["first"]), _seconds(found["cap"])
+    if first is None or cap is None:
+        raise OptionError(f"--reconnect-backoff {text!r}: {_BACKOFF_USAGE}")
+    if not 0 < first <= cap <= BACKOFF_MAX:
+        raise OptionError(f"--reconnect-backoff {text!r}: needs 0 < MIN <= MAX <= {BACKOFF_MAX:g}s")
+    jitter = found["jitter"] or "full"
+    if jitter in ("full", "none"):
+        return ReconnectBackoff(spec, first, cap, jitter)
+    try:
+        ratio = float(jitter)
+    except ValueError:
+        ratio = -1.0
+    if not 0 < ratio <= 1:  # NaN fails too
+        raise OptionError(f"--reconnect-backoff {text!r}: jitter is full, none or a ratio in (0, 1], got {jitter!r}")
+    return ReconnectBackoff(spec, first, cap, "ratio", ratio)
+
+
+def _seconds(text: str) -> float | None:
+    """`250ms` or `1.5s` -> seconds (None for a malformed number like `1..2s`)."""
+    number, scale = (text[:-2], 0.001) if text.endswith("ms") else (text[:-1], 1.0)
+    try:
+        return float(number) * scale
+    except ValueError:
+        return None
+
+
+DEFAULT_BACKOFF = parse_backoff(BACKOFF_DEFAULT)
 
 
 def add_run_arguments(group: Any, checks_help: str) -> None:
@@ -103,6 +167,15 @@ def add_run_arguments(group: Any, checks_help: str) -> None:
     )
     group.add_argument(
         "--request-timeout", type=float, default=10.0, help="seconds to wait for a reply (default 10)"
+    )
+    group.add_argument(
+        "--reconnect-backoff", default=BACKOFF_DEFAULT,
+        help="how a user waits before reconnecting after a lost connection or a failed connect, like real "
+        "clients: exp:MIN..MAX[,jitter=J], waits from MIN doubling per failed attempt up to MAX, J full (uniform "
+        "in 0..the wait: Phoenix, Centrifugo), none (every client in step: a thundering herd) or a ratio like "
+        "0.5 (socket.io's exp:1s..5s,jitter=0.5); none reconnects at once. Default " + BACKOFF_DEFAULT + ": "
+        "its first wait is below the send interval, so a user reconnects at its next task as it always did, "
+        "and only a server that stays down is backed off from",
     )
     group.add_argument(
         "--checks",
@@ -179,6 +252,7 @@ def load_options(parsed: Any) -> LoadOptions:
         send_interval=number_option(parsed, "send_interval", float, 0.0, 3600.0),
         reconnect_probability=number_option(parsed, "reconnect_probability", float, 0.0, 1.0),
         request_timeout=number_option(parsed, "request_timeout", float, 0.01, 3600.0),
+        reconnect_backoff=parse_backoff(str(getattr(parsed, "reconnect_backoff", None) or BACKOFF_DEFAULT)),
     )
 
 

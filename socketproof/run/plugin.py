@@ -23,7 +23,7 @@ from socketproof.capacity.shape import install as install_capacity
 from socketproof.capacity.shape import options_from as capacity_options
 from socketproof.proxy.locust_run import start_for_run as start_proxy_for_run
 from socketproof.proxy.locust_run import target_behind
-from socketproof.run import disruptions, latency_windows, progress, start_guard, webui
+from socketproof.run import clock_sync, disruptions, latency_windows, progress, start_guard, webui
 from socketproof.run.arguments import add_arguments, build_run_adapter
 from socketproof.run.context import RunContext
 from socketproof.run.options import LoadOptions, OptionError, drain_seconds, load_options, number_option
@@ -97,6 +97,7 @@ def _on_init(environment: Any, **_: Any) -> None:
             lambda **kw: context.schedule.on_request(**kw) if context.schedule is not None else None)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(loopback.REFUSED_MESSAGE, _worker_refused(environment))
+    clock_sync.install(environment)  # distributed: each worker's clock offset, for cross-process deliver
     if environment.web_ui is not None:
         webui.extend(environment)
 
@@ -237,6 +238,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if not isinstance(environment.runner, MasterRunner):
         context.state()
     context.checker.on_test_start()
+    clock_sync.start(environment)
 
 
 def _initialised(context: RunContext, wait: float = 10.0) -> bool:
@@ -263,6 +265,9 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
         context.checker.disruptions = context.schedule.cancel()
         context.checker.failures_during_disruptions = context.schedule.failures_during
         context.schedule = None
+    offsets = clock_sync.stop(environment)
+    if offsets is not None:  # the master: what the workers' clocks measured, into checks.json
+        context.checker.clock_offsets = offsets
     context.checker.on_test_stop(_users_state(environment, context))
 
 

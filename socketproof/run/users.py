@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import gevent
 from locust import User
 
 from client import Client, ProtocolClient
@@ -32,7 +33,12 @@ from client.adapter import (
 )
 from client.errors import ConnectionClosed, SocketproofError
 from client.transport import State
-from socketproof.run import plugin  # noqa: F401  (registers the plugin's listeners: every locustfile imports this)
+from socketproof.run import (
+    clock,
+    clock_sync,
+    plugin,  # noqa: F401  (registers the plugin's listeners: every locustfile imports this)
+)
+from socketproof.run.backoff import Reconnects
 from socketproof.run.context import RunContext
 from socketproof.target import loopback
 from socketproof.target.http_publish import HttpPublisher, PublishFailed
@@ -45,6 +51,8 @@ _RNG = random.Random()
 user is 2.5 KB of Mersenne Twister state."""
 if hasattr(os, "register_at_fork"):  # `locust --processes` forks: workers must not share a sequence
     os.register_at_fork(after_in_child=_RNG.seed)
+BACKOFF_SLICE = 0.25
+"""Seconds a reconnect wait sleeps between looks at the run's stop."""
 
 
 def reported(task: F) -> F:
@@ -89,6 +97,10 @@ class WebSocketUser(User):
         """Per open connection's label: what this user knows of it (see ConnectionFacts)."""
         self._counters: dict[tuple[str, str], int] | None = None  # per (sender, channel); made on first publish
         self.own_channel: str | None = None
+        self.clock_offsets = clock_sync.offsets(environment)
+        """Every process's clock offset (a worker's, from the master): times cross-process deliveries."""
+        self.reconnects = Reconnects(self.options.reconnect_backoff, self.rng)
+        """--reconnect-backoff: when this user may try to connect again (socketproof.run.backoff)."""
 
     def wait_time(self) -> float:
         """Pace by --send-interval, jittered so users do not march in step."""
@@ -113,9 +125,29 @@ class WebSocketUser(User):
             if client is not None:
                 resume = self.last_seq(client)
                 self.close_client(client)
+                self.reconnects.lost(time.monotonic())
             self.client = None
-            self.client = self.open_client(resume_after=resume)
+            self.client = self.reopen(resume_after=resume)
         return self.client
+
+    def reopen(self, resume_after: Any = None) -> Client:
+        """`open_client` after the reconnect policy's wait (none after an open connection was
+        closed on purpose, or at the first connect); a failed attempt makes the next wait longer."""
+        slices = int(self.reconnects.wait(time.monotonic()) / BACKOFF_SLICE) + 2
+        for _ in range(slices):  # bounded: the wait is at most the policy's cap
+            left = self.reconnects.wait(time.monotonic())
+            if left <= 0:
+                break
+            if self.shared.stopping:  # never wait past the run's stop
+                raise SocketproofError("the run is stopping: no reconnect")
+            gevent.sleep(min(left, BACKOFF_SLICE))
+        try:
+            client = self.open_client(resume_after=resume_after)
+        except Exception:
+            self.reconnects.failed(time.monotonic())
+            raise
+        self.reconnects.opened()
+        return client
 
     def silence(self, client: Client) -> float | None:
         """Seconds without a sign of life (start-up or heartbeat ping) when over 2 announced
@@ -229,10 +261,13 @@ class WebSocketUser(User):
 
     def tabs(self, count: int) -> list[Client]:
         """This identity's open connections ("tabs"): dead ones replaced, topped up to `count`."""
-        for tab in [c for c in self.clients if c.state is not State.OPEN]:
+        dead = [c for c in self.clients if c.state is not State.OPEN]
+        for tab in dead:
             self.close_client(tab)
+        if dead:
+            self.reconnects.lost(time.monotonic())
         while len(self.clients) < count:
-            self.open_client()
+            self.reopen()
         return self.clients
 
     def on_stop(self) -> None:
@@ -274,7 +309,7 @@ class WebSocketUser(User):
         if counters is None:
             counters = self._counters = {}
         counter = counters[key] = counters.get(key, 0) + 1
-        stamp = Stamp(sender, channel, counter, time.time())
+        stamp = Stamp(sender, channel, counter, clock.now())
         payload = stamped_payload(stamp, self.options.message_bytes)
         publisher = RunContext.of(self.environment).deployment().publisher
         if publisher is None:
@@ -335,8 +370,17 @@ class ConnectionFacts:
             self.last_seq = seq
         stamp = delivery.stamp
         user = self.user
-        if stamp is not None and not delivery.replay and user.shared.is_local(stamp.sender):
-            user.report("deliver", max(0.0, (time.time() - stamp.sent_at) * 1000.0))
+        if stamp is None or delivery.replay:
+            return
+        received = clock.now()
+        shared = user.shared
+        if shared.is_local(stamp.sender):
+            latency: float | None = received - stamp.sent_at
+        else:  # another process's clock: corrected by both offsets, left out while one is unknown
+            latency = user.clock_offsets.latency(shared.process_tag, stamp.sender, stamp.sent_at, received)
+            if latency is None:
+                return
+        user.report("deliver", max(0.0, latency * 1000.0))
 
     def pushed(self, body: Any) -> None:
         """Another tab's state update (socketproof `patch`) moves this tab's known version."""

@@ -1,6 +1,7 @@
 """Socketproof in Locust's web UI: the Checks tab, the start form without secrets, the start guard.
 
-A "Checks" tab shows the verdicts, live while the run goes; the HTML report gets them too. The
+A "Checks" tab shows the verdicts, live while the run goes, and each --disrupt (when it comes,
+what it does, what became of it); the HTML report gets the verdicts too. The
 start form shows secret options empty (socketproof.run.secret_options), the start endpoint takes
 only what the form shows (socketproof.run.start_guard), and no answer carries a secret's value.
 """
@@ -72,6 +73,7 @@ def extend(environment: Any) -> None:
             except Exception:  # noqa: BLE001 - a live view must never break the stats endpoint
                 log.exception("live checks failed")
                 rows = []
+            rows += disruption_rows(disruption_records(context))
             payload = response.get_json()
             payload["extended_stats"] = [{"key": CHECKS_TAB, "data": rows}]
             response.set_data(json.dumps(payload))
@@ -89,3 +91,26 @@ def extend(environment: Any) -> None:
         if cleaned != body:
             response.set_data(cleaned)
         return response
+
+
+def disruption_records(context: RunContext) -> list[dict[str, Any]]:
+    """The --disrupt records to show: this run's live ones, the last run's, or (before any run) the
+    parsed ones as scheduled."""
+    if context.schedule is not None:
+        return context.schedule.records()
+    if context.checker is not None and context.checker.disruptions:
+        return list(context.checker.disruptions)
+    return [{"spec": d.spec, "at": d.at, "action": d.action, "result": "scheduled"} for d in context.disrupt]
+
+
+def disruption_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One Checks-tab row per disruption, after the verdicts: `disrupt 8s:restart`, its result
+    (scheduled, pending, running, done, failed, cancelled), when and what it did."""
+    rows = []
+    for record in records:
+        detail = str(record.get("detail") or "")
+        evidence = f"at {float(record.get('at') or 0.0):g}s from the start, {record.get('action')}"
+        evidence += f": {detail}" if detail else ""
+        rows.append({"check": f"disrupt {record.get('spec')}", "verdict": str(record.get("result") or ""),
+                     "anomalies": "", "evidence": evidence})
+    return rows

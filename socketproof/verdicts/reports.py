@@ -1,4 +1,5 @@
-"""Report files of a run's verdicts: checks.json, a JUnit XML file, and the --html report section."""
+"""Report files of a run's verdicts: checks.json, a JUnit XML file, the --html report section, and
+recovery.png (socketproof.verdicts.recovery_plot) when a --disrupt ran."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from client.deps import installed
+from socketproof.verdicts import recovery_plot
 from socketproof.verdicts.judge import Judgement, rows
 
 with installed():
@@ -24,14 +26,17 @@ surrogates, U+FFFE and U+FFFF."""
 
 
 def write_reports(directory: str | os.PathLike[str], judgement: Judgement, meta: dict[str, Any]) -> list[Path]:
-    """Write checks.json and checks-junit.xml into `directory` (created if needed)."""
+    """Write checks.json and checks-junit.xml into `directory` (created if needed), and
+    recovery.png when a disruption ran."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / CHECKS_JSON
-    json_path.write_text(json.dumps({**meta, **judgement.to_dict()}, indent=2, default=str) + "\n")
+    report = {**meta, **judgement.to_dict()}
+    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     junit_path = folder / JUNIT_XML
     junit(judgement).write(str(junit_path), pretty=True)
-    return [json_path, junit_path]
+    plot = recovery_plot.write(folder, report)
+    return [json_path, junit_path, *([plot] if plot is not None else [])]
 
 
 def xml_text(value: object) -> str:

@@ -105,6 +105,8 @@ class RunChecker:
         """The run's --disrupt records (socketproof.run.disruptions), handed over at test_stop."""
         self.failures_during_disruptions = 0
         """Failed requests a disruption explains (during it or in the reconnect storm after it)."""
+        self.clock_offsets: dict[str, Any] | None = None
+        """Master: the workers' measured clock offsets (socketproof.run.clock_sync), handed over at test_stop."""
         self._last_live_report = 0.0
         self._judged_run = False
         self._running = False  # between test_start and test_stop: Locust also fires stop events at quit
@@ -289,6 +291,8 @@ class RunChecker:
             meta["failures_during_disruptions"] = self.failures_during_disruptions
         if options.warnings:
             meta["warnings"] = list(options.warnings)
+        if self.clock_offsets is not None:
+            meta["clock_offsets"] = self.clock_offsets
         try:
             self.report_paths = [str(path) for path in reports.write_reports(options.report_dir, judgement, meta)]
         except OSError as error:
@@ -335,6 +339,8 @@ class RunChecker:
         if judgement is None:
             return
         lines = ["", "Socketproof checks", format_table(judgement)]
+        if self.clock_offsets is not None:
+            lines.append(str(self.clock_offsets.get("note", "")))
         html_file = getattr(self.environment.parsed_options, "html_file", None)
         paths = [*self.report_paths, *([html_file] if html_file and exit_code is not None else [])]
         if paths:
