@@ -35,6 +35,9 @@ log = logging.getLogger("socketproof")
 EXCUSE_AFTER = 10.0
 """Seconds after a disruption's end in which a failed request is counted as its doing (the
 reconnect storm; the recovery check measures it over the same window, checks.recovery.WINDOW)."""
+REPORT_SLACK = 3.0
+"""Seconds between a worker's stats reports (Locust's WORKER_REPORT_INTERVAL): how late a master
+hears of a failure, so how far past a disruption's window a report's failures still count."""
 RUN_TIMEOUT = 300.0
 """Seconds a `run` command may take; then it is killed (with its process group) and reported failed."""
 ACTIONS = "run COMMAND, restart, cut, pause=Ns"
@@ -176,6 +179,19 @@ class Schedule:
             start, end = record["started_at"], record["ended_at"]
             if start is not None and start <= now and (end is None or now <= end + EXCUSE_AFTER):
                 self.failures_during += 1
+                return
+
+    def on_worker_report(self, data: dict[str, Any], slack: float = REPORT_SLACK) -> None:
+        """Locust's worker_report event (a master): the failures a worker's report carries happened in
+        the `slack` seconds before it came, so a report within that of a disruption's window counts them."""
+        failures = (data.get("stats_total") or {}).get("num_failures") or 0
+        if not isinstance(failures, int) or failures <= 0:
+            return
+        now = time.time()
+        for record in self._records.values():
+            start, end = record["started_at"], record["ended_at"]
+            if start is not None and start <= now and (end is None or now - slack <= end + EXCUSE_AFTER):
+                self.failures_during += failures
                 return
 
     def records(self) -> list[dict[str, Any]]:

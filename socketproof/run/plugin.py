@@ -92,9 +92,11 @@ def _on_init(environment: Any, **_: Any) -> None:
         _start_target(environment, context, load, adapter.name)
         if capacity is not None:
             install_capacity(environment, context.checker, capacity)
-    if context.disrupt:  # the local runner's failed requests that a disruption explains
+    if context.disrupt:  # failed requests that a disruption explains: the local runner's, or the workers' reports
         environment.events.request.add_listener(
             lambda **kw: context.schedule.on_request(**kw) if context.schedule is not None else None)
+        environment.events.worker_report.add_listener(
+            lambda client_id, data: context.schedule.on_worker_report(data) if context.schedule is not None else None)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(loopback.REFUSED_MESSAGE, _worker_refused(environment))
     clock_sync.install(environment)  # distributed: each worker's clock offset, for cross-process deliver

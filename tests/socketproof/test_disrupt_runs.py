@@ -21,6 +21,7 @@ BAD = {
 @pytest.fixture(scope="module")
 def runs(locust_runs: RunPool) -> RunPool:
     locust_runs.start("disrupt-restart", [*DRILL, "--threshold", "recovery:max<10s"])
+    locust_runs.start("disrupt-processes", [*DRILL, "--processes", "2"])
     locust_runs.start("disrupt-refuse", [*DRILL, "--threshold", "recovery:max<3s"],
                       {"SOCKETPROOF_FAULTS": "refuse_after_start=6s"})
     locust_runs.start("disrupt-run-exit-3", ["-u", "2", "-r", "2", "-t", "6s", "--disrupt",
@@ -48,6 +49,17 @@ def test_restart_recovers_within_threshold(runs: RunPool) -> None:
     assert run.checks["disruptions"][0]["spec"] == "8s:restart"
     assert "disrupt 8s restart: done" in run.stderr + run.stdout
     assert "recovery     PASS" in run.stdout
+
+
+def test_a_distributed_drill_excuses_the_workers_failed_requests(runs: RunPool) -> None:
+    """The master hears of the workers' failures in their stats reports (every 3 s): those that
+    came during the restart or its storm are its cost, as on a local runner."""
+    run = runs.result("disrupt-processes")
+    assert run.verdicts["recovery"]["valid"] is True, run.verdicts["recovery"]
+    assert run.verdicts["recovery"]["stats"]["disruptions"][0]["connections_lost"] > 0
+    assert run.returncode == 0, run.describe()
+    failed = sum(entry["num_failures"] for entry in run.stats.values())
+    assert run.checks["failures_during_disruptions"] >= failed, (failed, run.checks)
 
 
 def test_slow_restart_fails_naming_the_slowest_identity(runs: RunPool) -> None:

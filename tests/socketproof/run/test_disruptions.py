@@ -56,3 +56,22 @@ def test_run_command_logs_lines_and_returns_exit_code(caplog: pytest.LogCaptureF
 
 def test_run_command_timeout_kills_it() -> None:
     assert run_command("sleep 30", "x:", 0.5) is None
+
+
+def test_worker_reports_count_failures_in_a_window_only() -> None:
+    import time
+
+    from socketproof.run.disruptions import Schedule, Targets, parse_disruption
+
+    schedule = Schedule([parse_disruption("1s:restart")], Targets())
+    schedule._records = {"1s:restart": {"started_at": None, "ended_at": None}}
+    schedule.on_worker_report({"stats_total": {"num_failures": 4}})
+    assert schedule.failures_during == 0  # not started yet
+    now = time.time()
+    schedule._records["1s:restart"].update(started_at=now - 1, ended_at=now - 0.5)
+    schedule.on_worker_report({"stats_total": {"num_failures": 4}})
+    schedule.on_worker_report({"stats_total": {"num_failures": "x"}})
+    assert schedule.failures_during == 4
+    schedule._records["1s:restart"].update(started_at=now - 60, ended_at=now - 50)
+    schedule.on_worker_report({"stats_total": {"num_failures": 3}})
+    assert schedule.failures_during == 4  # long after the storm: a failure of its own
