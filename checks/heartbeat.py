@@ -11,6 +11,11 @@ For each connection that lived more than two such intervals:
   `interval_max`, `ping_silence`); it was not closed with 1008 (`heartbeat_timeout`);
 - observed: it got pings at all (`no_pings`); no gap or silence is more than `far` times
   the observed interval (`interval_max`, `ping_silence`).
+- announced as a maximum silence (`heartbeat_kind` "max_silence", STOMP): every inbound
+  message is a ping and a beat is owed only after a silent period (RabbitMQ checks once per
+  period, so a healthy gap reaches two): it got pings at all (`no_pings`), no gap or silence is
+  more than `far` times the interval (`interval_max`, `ping_silence`), no close 1008; the mean
+  and the shortest gap say nothing and are not judged.
 UNKNOWN when the history is incomplete, no connection lived long enough, or nothing was
 announced and no pings were seen anywhere.
 """
@@ -21,7 +26,7 @@ import statistics
 from checks._common import end_of, ref
 from checks.registry import Check, register
 from checks.verdict import Anomaly, Verdict, verdict
-from history import ConnectionHistory, Folded, History
+from history import MAX_SILENCE, ConnectionHistory, Folded, History
 
 NAME = "heartbeat"
 
@@ -29,6 +34,7 @@ NAME = "heartbeat"
 def facts(c: ConnectionHistory, end: float | None) -> dict:
     """What the check reads of one connection (`fold_facts` keeps these for folded ones)."""
     return {**ref(c), "opened_at": c.opened_at, "end": end, "interval": c.heartbeat_interval,
+            "kind": c.heartbeat_kind,
             "pings": c.pings, "first_ping_at": c.first_ping_at, "last_ping_at": c.last_ping_at,
             "min": c.ping_interval_min, "max": c.ping_interval_max, "mean": c.ping_interval_mean,
             "close_code": c.close_code, "close_reason": c.close_reason, "closed_at": c.closed_at}
@@ -42,12 +48,13 @@ def irregularity(f: dict) -> float:
         return 1e9 + life  # silent: the longest-lived first
     if not interval:
         return 0.0
-    ratios = [x / interval for x in (f.get("max"), f.get("mean"), f.get("min")) if x]
+    silence = f.get("kind") == MAX_SILENCE and f.get("interval")
+    ratios = [x / interval for x in ((f.get("max"),) if silence else (f.get("max"), f.get("mean"), f.get("min"))) if x]
     if f.get("first_ping_at") is not None and f.get("opened_at") is not None:
         ratios.append((f["first_ping_at"] - f["opened_at"]) / interval)
     if f.get("last_ping_at") is not None and f.get("end") is not None:
         ratios.append((f["end"] - f["last_ping_at"]) / interval)
-    score = max([r if r >= 1 else (1 / r if r > 0 else 1e6) for r in ratios], default=0.0)
+    score = max([r if r >= 1 or silence else (1 / r if r > 0 else 1e6) for r in ratios], default=0.0)
     return score + (1e8 if f.get("close_code") == 1008 and f.get("interval") else 0.0)
 
 
@@ -77,13 +84,14 @@ def judge(f: dict, observed: float | None, tolerance: float, far: float) -> tupl
     life = f["end"] - f["opened_at"]
     if life <= 2 * interval:
         return False, out
-    source = "advertised" if announced else "observed"
+    silent = bool(announced) and f.get("kind") == MAX_SILENCE
+    source = "advertised max silence" if silent else "advertised" if announced else "observed"
     base = {**_base(f), "interval": interval, "interval_source": source}
     if not f["pings"]:
-        out.append(Anomaly("no_pings", f"{who} lived {life:.1f}s with no server ping ({source} interval "
-                                       f"{interval:.2f}s)", base))
+        out.append(Anomaly("no_pings", f"{who} lived {life:.1f}s with no server "
+                                       f"{'frame' if silent else 'ping'} ({source} interval {interval:.2f}s)", base))
         return True, out
-    if announced:
+    if announced and not silent:
         lo, hi = interval * (1 - tolerance), interval * (1 + tolerance)
         base["tolerance"] = tolerance
         mean, low = f.get("mean"), f.get("min")

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from client.errors import SocketproofError
+from history.records import MAX_SILENCE as MAX_SILENCE  # re-exported: an adapter names its kind here
+from history.records import STEADY
 
 Frame = str | bytes
 """One whole WebSocket message: str is sent as a text frame, bytes as a binary frame."""
@@ -52,6 +54,11 @@ HEARTBEAT = "heartbeat"
 """The protocol announces its heartbeat interval (`Ready.heartbeat`): the heartbeat check
 judges the server's pings against it. Without it, WebSocket ping frames are still recorded."""
 
+# `Ready.heartbeat_kind` (history/records.py): STEADY, the server pings at the announced interval
+# (the reference protocol, Engine.IO, graphql-ws, MQTT's PINGRESP to the client's paced PINGREQ);
+# MAX_SILENCE, the interval is the longest the server stays silent (STOMP: a heart-beat is owed only
+# after a silent period, any frame is a sign of life): the session then reports a `KeepAlive` for
+# every inbound message.
 ALL_CAPABILITIES = frozenset(
     {ROUND_TRIP, PUBLISH_ACK, SUBSCRIBE, SERVER_SEQ, RESUME, VERSIONED_STATE, SERVER_STATS, HEARTBEAT, BOUND_CHANNEL}
 )
@@ -147,9 +154,9 @@ class Ready:
     `info` is what the server said (welcome, open packet, connection_ack payload),
     `conn_id` the server's id for the connection if it has one, `channels` the channels
     the connection receives without subscribing (e.g. its own user id), `heartbeat`
-    the announced (interval, timeout) in seconds, `resume` for RESUME adapters, and
-    `replayed` the deliveries that were part of the start-up (they are also reported
-    as Delivery events, before Ready).
+    the announced (interval, timeout) in seconds and `heartbeat_kind` how it is kept
+    (STEADY or MAX_SILENCE), `resume` for RESUME adapters, and `replayed` the deliveries
+    that were part of the start-up (they are also reported as Delivery events, before Ready).
     """
 
     info: Any = None
@@ -159,6 +166,7 @@ class Ready:
     resume: ResumeInfo | None = None
     replayed: list[Any] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    heartbeat_kind: str = STEADY
 
 
 @dataclasses.dataclass(slots=True)
@@ -282,6 +290,11 @@ class AdapterSession:
     """Seconds the start-up may take (e.g. graphql-ws's connection_ack timeout); None: the
     client's own timeout. A class attribute, an instance attribute or a property."""
 
+    tick_interval: float | None = None
+    """Seconds between `tick()` calls once Ready (None or 0: never): the one clock a session gets,
+    for a protocol whose client must speak on its own (MQTT's PINGREQ, STOMP's heart-beats).
+    Read once, when the connection is ready."""
+
     # -- required --------------------------------------------------------------------
 
     def handshake(self) -> Handshake:
@@ -324,6 +337,11 @@ class AdapterSession:
         """The server's choice of subprotocol (None: it chose none), before `start()`: a
         `Failed` among the events (or an error) refuses the connection. Default: accept."""
         return None
+
+    def tick(self) -> Sequence[Frame]:
+        """Frames to send every `tick_interval` seconds while open (a keep-alive). Default: none.
+        Called from the receive side's loop: it must not wait."""
+        return ()
 
     def start_timed_out(self) -> SocketproofError | None:
         """What connect() raises when start-up took longer than `start_timeout`. Default None:
@@ -368,7 +386,7 @@ class Adapter:
 # -- adapters written before the base classes ---------------------------------------
 
 _SESSION_METHODS = ("handshake", "receive", "request", "publish", "subscribe", "start", "goodbye",
-                    "ready_without_greeting", "negotiated", "start_timed_out", "closed")
+                    "ready_without_greeting", "negotiated", "start_timed_out", "closed", "tick")
 
 
 class LegacySession(AdapterSession):
@@ -387,6 +405,10 @@ class LegacySession(AdapterSession):
     @property
     def start_timeout(self) -> float | None:  # type: ignore[override]
         return getattr(self.inner, "start_timeout", None)
+
+    @property
+    def tick_interval(self) -> float | None:  # type: ignore[override]
+        return getattr(self.inner, "tick_interval", None)
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (copy, pickle): no recursion

@@ -356,11 +356,26 @@ class Client:
                 self._on_delivery(event)
             else:
                 self._record_state(event)
+        session, transport = self._session, self._transport
+        interval = session.tick_interval if session is not None else None
+        if interval and transport is not None:
+            transport.every(interval, self._tick)
         slot = self._start_slot
         if slot is not None:
             self._start_slot = None
             slot.length = wire_length(frame)
             slot.release()
+
+    def _tick(self) -> None:
+        """The session's clock (its keep-alive): whatever it wants sent now."""
+        session, transport = self._session, self._transport
+        if session is None or transport is None:
+            return
+        for frame in session.tick():
+            try:
+                self._send(transport, frame)
+            except SocketproofError:
+                return  # the read side notices a broken connection
 
     def _on_failed(self, failed: Failed) -> None:
         slot = self._start_slot

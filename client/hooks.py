@@ -24,9 +24,11 @@ class ConnectionHooks(Protocol):
         heartbeat: tuple[float, float] | None,
         resume: ResumeInfo | None,
         capabilities: frozenset[str],
+        heartbeat_kind: str | None = None,
     ) -> None:
         """Start-up completed (Ready). A hook object may be reused by a client that
-        reconnects: an `opened` after a `closed` starts a new connection history."""
+        reconnects: an `opened` after a `closed` starts a new connection history.
+        `heartbeat_kind` is passed only when not STEADY (client/adapter.py)."""
 
     def subscribed(self, channel: str, t: float) -> None:
         """The connection receives `channel` from now on (explicit SUBSCRIBE ack, or sent)."""

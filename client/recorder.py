@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from client.adapter import ResumeInfo, Stamp
+from client.adapter import STEADY, ResumeInfo, Stamp
 from history import (
     KEY_CAP,
     LOG_BUDGET,
@@ -129,7 +129,7 @@ class ConnectionRecorder:
 
     def opened(self, t: float, *, conn_id: Any, channels: tuple[str, ...],
                heartbeat: tuple[float, float] | None, resume: ResumeInfo | None,
-               capabilities: frozenset[str]) -> None:
+               capabilities: frozenset[str], heartbeat_kind: str | None = None) -> None:
         if self._closed:
             self._fresh()
         h = self.h
@@ -138,6 +138,7 @@ class ConnectionRecorder:
         h.channels = [str(c) for c in channels]
         if heartbeat is not None:
             h.heartbeat_interval, h.heartbeat_timeout = float(heartbeat[0]), float(heartbeat[1])
+            h.heartbeat_kind = heartbeat_kind if heartbeat_kind not in (None, STEADY) else None
         if resume is not None:
             requested, last = resume.requested, resume.server_last
             h.requested_last_seq = requested

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from client.adapter import Delivery, Ready, Reply, Stamp, StateChange
+from client.adapter import STEADY, Delivery, Ready, Reply, Stamp, StateChange
 from client.hooks import ConnectionHooks
 from history.messages import content_key
 
@@ -47,6 +47,7 @@ class Recording:
             heartbeat=ready.heartbeat,
             resume=ready.resume,
             capabilities=capabilities,
+            **({} if ready.heartbeat_kind == STEADY else {"heartbeat_kind": ready.heartbeat_kind}),
         )
         self._open = True
         for channel in ready.channels:

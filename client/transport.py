@@ -106,7 +106,7 @@ class Transport:
 
     __slots__ = ("timeout", "ssl_context", "label", "listener", "answer_pings",
                  "ping_times", "handshake_response", "_close_info", "_max", "_state", "_sock", "_watcher",
-                 "_decoder", "_send_lock", "_closed_evt", "_done", "_backlog")
+                 "_decoder", "_send_lock", "_closed_evt", "_done", "_backlog", "_ticker")
 
     def __init__(
         self,
@@ -138,6 +138,7 @@ class Transport:
         self._closed_evt: Any = None  # a threading.Event, made only for someone who waits
         self._done = True  # closed and the listener told: what wait_closed() waits for
         self._backlog: _Backlog | None = None  # replies the hub could not write, while a greenlet finishes them
+        self._ticker: Any = None  # the timer of every(), under gevent; None without one
 
     @property
     def close_info(self) -> ConnectionClosed:
@@ -198,6 +199,40 @@ class Transport:
         else:
             threading.Thread(target=self._run, args=(sock,), name=f"socketproof-recv-{self.label}", daemon=True).start()
         return response
+
+    # -- a clock for the session ------------------------------------------------------
+
+    def every(self, interval: float, callback: Any) -> None:
+        """Call `callback()` every `interval` s while the connection is open (a protocol's own
+        keep-alive); it ends with the connection. Under gevent a timer of the hub (no greenlet
+        per connection: the callback runs in the hub and must not wait; sends from there are
+        queued like pongs), else a thread that waits on the close."""
+        if interval <= 0 or self._state is not State.OPEN:
+            return
+        if self._watcher is not None:
+            timer = _GREEN[0]().loop.timer(interval, interval)  # type: ignore[index]
+            self._ticker = timer
+            timer.start(self._tick, callback)
+            return
+        threading.Thread(target=self._tick_loop, args=(interval, callback), name=f"socketproof-tick-{self.label}",
+                         daemon=True).start()
+
+    def _tick(self, callback: Any) -> None:
+        if self._state is not State.OPEN:  # ended on a path that did not release: the timer goes now
+            ticker, self._ticker = self._ticker, None
+            if ticker is not None:
+                ticker.stop()
+                ticker.close()
+            return
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - a failed keep-alive must not stop the hub
+            log.exception("socketproof transport %s: tick failed", self.label)
+
+    def _tick_loop(self, interval: float, callback: Any) -> None:
+        """The thread way: bounded by the connection's life (each wait ends at the close)."""
+        while not self._wait_done(interval):
+            self._tick(callback)
 
     # -- sending -------------------------------------------------------------------
 
@@ -505,6 +540,10 @@ class Transport:
 
     def _release(self, sock: socket.socket) -> None:
         """Stop watching the socket (before its descriptor goes), then end TCP."""
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()
+            ticker.close()
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.stop()

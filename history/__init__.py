@@ -23,8 +23,10 @@ from history.ranges import RANGE_CAP, RUN_BUDGET, RUN_CAP, SAMPLE_CAP, Arrivals,
 from history.records import (
     HISTORY_VERSION,
     KEY_CAP,
+    MAX_SILENCE,
     OTHER,
     SEQ_ID_CAP,
+    STEADY,
     AckedSeqs,
     ChannelRecord,
     ConnectionHistory,
@@ -35,7 +37,7 @@ from history.records import (
 
 __all__ = [
     "HISTORY_VERSION", "KEY_CAP", "LOG_BUDGET", "LOG_CAP", "OTHER", "RANGE_CAP", "RUN_BUDGET", "RUN_CAP",
-    "SAMPLE_CAP", "SEQ_ID_CAP",
+    "SAMPLE_CAP", "SEQ_ID_CAP", "MAX_SILENCE", "STEADY",
     "AckedSeqs", "Arrivals", "ChannelRecord", "ConnectionHistory", "Folded", "History", "MessageLog",
     "PublishRecord", "Samples", "SeqSet", "content_key", "key_text", "message_key", "state_digest",
 ]

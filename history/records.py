@@ -12,7 +12,9 @@ run and the stamps' sender; `user`: the identity it acts as; `process`; `conn_id
 server's), life (`opened_at`, `closed_at`, `close_code`, `close_reason`,
 `close_initiator` "client" | "server" | "abrupt", `open_at_end`), the channels it receives
 without subscribing (`channels`), the announced heartbeat (`heartbeat_interval`,
-`heartbeat_timeout`: None when the protocol announces none), resume facts
+`heartbeat_timeout`: None when the protocol announces none; `heartbeat_kind`: None or "steady"
+when the server pings at that interval, "max_silence" when it is the longest the server may
+stay silent and every inbound message counts as a ping), resume facts
 (`requested_last_seq`: the offset asked for; `welcome_last_seq`: the server's offset;
 `replay`; `resumed`; `gap` [from, to|None]; `expect_from`: first seq owed), keep-alives
 (`pings`, `first_ping_at`, `last_ping_at`, `ping_interval_min/max/sum`), the state document
@@ -72,6 +74,11 @@ from history.messages import MessageLog
 from history.ranges import RANGE_CAP, Arrivals, SeqSet, capped_from_dict, capped_to_dict
 
 HISTORY_VERSION = 2
+STEADY = "steady"
+"""`heartbeat_kind`: the server pings at the announced interval (recorded as None)."""
+MAX_SILENCE = "max_silence"
+"""`heartbeat_kind`: the announced interval is the longest the server may stay silent, and every
+inbound message is a sign of life (STOMP heart-beats: the checks judge gaps only)."""
 KEY_CAP = 32
 """Distinct keys in frames_in/frames_out/errors; later keys are counted under OTHER."""
 OTHER = "_other"
@@ -158,6 +165,7 @@ class ConnectionHistory:
     channels: list[str] = field(default_factory=list)
     heartbeat_interval: float | None = None
     heartbeat_timeout: float | None = None
+    heartbeat_kind: str | None = None
     requested_last_seq: int | None = None
     welcome_last_seq: int | None = None
     replay: int = 0

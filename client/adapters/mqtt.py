@@ -9,8 +9,10 @@ How the protocol maps onto the seam:
   sanitised to [0-9A-Za-z_-], shortened to 23 characters with a hash when longer) and
   --mqtt-clean-start. CONNACK accepted is `Ready`; refused is `Failed` with its reason. RabbitMQ
   answers a wrong password with no CONNACK but a close 1002: `closed()` names it.
-- keep-alive is 0 (off): an adapter owns no timer and the seam has no periodic hook, so the
-  client cannot send PINGREQ; no HEARTBEAT. A PINGRESP is a `KeepAlive`.
+- keep-alive (--mqtt-keepalive, seconds; 0: off): CONNECT announces it and the session's clock
+  (`tick`) sends a PINGREQ every period, whatever else went out, so the broker's PINGRESPs come
+  at that steady interval: each is a `KeepAlive`, `Ready.heartbeat` announces the period
+  (HEARTBEAT) and the heartbeat check judges them. A broker that stops answering fails it.
 - SUBSCRIBE is acked by its SUBACK (a failure code is a refused subscribe). PUBLISH is QoS 0
   (corr None: done once sent) or 1 (--mqtt-qos; its PUBACK is the publish ack, PUBLISH_ACK).
   Topics come from the run's channels through --mqtt-topic (`socketproof/{channel}`).
@@ -21,11 +23,14 @@ How the protocol maps onto the seam:
   duplicates check judges duplicates the protocol does not promise to avoid.
 - goodbye: DISCONNECT.
 
-No RESUME: the offline flow resumes after a server offset (`resume_after`) and publishes to the
-user's own channel; MQTT has neither. With --mqtt-clean-start false and --mqtt-client-id
-`{session}` a user's reconnect takes its session back and the broker redelivers (DUP) and
-queues what came meanwhile. `{identity}` is shared by all of an identity's connections (the
-pre-flight's two, a user's tabs): the broker closes the older one on a takeover.
+RESUME with --mqtt-clean-start false and a client id that outlives a connection (`{session}` or
+`{identity}`, not `{label}`): the session is the resume. A user's reconnect takes its session
+back, its subscriptions still hold, and the broker sends what was published meanwhile (QoS 1:
+queued for the session) and redelivers what was not PUBACKed (DUP). There is no offset:
+`resume_after` is ignored, and `Ready.resume.resumed` is CONNACK's session-present flag (a
+reconnect whose session the broker forgot is `not_resumed`). `{identity}` is shared by all of an
+identity's connections (the pre-flight's two, a user's tabs): the broker closes the older one on
+a takeover.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from client.adapter import (
+    HEARTBEAT,
     PUBLISH_ACK,
+    RESUME,
     SUBSCRIBE,
     Adapter,
     AdapterSession,
@@ -51,6 +58,7 @@ from client.adapter import (
     Push,
     Ready,
     Reply,
+    ResumeInfo,
     Send,
     SessionContext,
     Stamp,
@@ -81,6 +89,9 @@ OPTIONS = [
                   "mqtt: client id template: {label} (the connection's, unique), {session} (the label without its "
                   "connection number: a user's reconnect takes its persistent session back) or {identity}"),
     AdapterOption("--mqtt-version", "3.1.1", "mqtt: protocol version, 3.1.1 or 5 (RabbitMQ 3.10 has 3.1.1 only)"),
+    AdapterOption("--mqtt-keepalive", 30,
+                  "mqtt: keep-alive in seconds (0: off): a PINGREQ every period; the broker's PINGRESPs are the "
+                  "heartbeat the heartbeat check judges", int),
 ]
 
 VERSIONS = {"3.1.1": mqtt.MQTT_311, "4": mqtt.MQTT_311, "5": mqtt.MQTT_5, "5.0": mqtt.MQTT_5}
@@ -127,6 +138,7 @@ class MqttSession(AdapterSession):
         self._ids = itertools.count(1)
         self._subscribes: dict[int, str] = {}
         self._seen: collections.deque[tuple[str, str, int]] = collections.deque(maxlen=SEEN_DUP_KEYS)
+        self.tick_interval: float | None = float(adapter.keepalive) if adapter.keepalive else None
 
     def handshake(self) -> Handshake:
         return Handshake(path=self.adapter.default_path, subprotocols=SUBPROTOCOLS)
@@ -144,7 +156,8 @@ class MqttSession(AdapterSession):
         properties = {}
         if self.version == mqtt.MQTT_5 and not adapter.clean_start:
             properties["session_expiry_interval"] = SESSION_EXPIRY
-        connect = mqtt.Connect(client_id(adapter.client_id, self.context), self.version, adapter.clean_start, 0,
+        connect = mqtt.Connect(client_id(adapter.client_id, self.context), self.version, adapter.clean_start,
+                               adapter.keepalive,
                                username, password.encode() if (password and username is not None) else None,
                                properties=properties)
         return (connect.encode(self.version),)
@@ -205,7 +218,16 @@ class MqttSession(AdapterSession):
             return (Failed(MqttError(name, f"the broker refused CONNECT (code {packet.reason_code}){hint}")),)
         self.connected = True
         self.session_present = packet.session_present
-        return (Ready(info={"session_present": packet.session_present, **packet.properties}),)
+        keepalive = float(self.adapter.keepalive)
+        resume = ResumeInfo(resumed=packet.session_present) if RESUME in self.adapter.capabilities else None
+        return (Ready(info={"session_present": packet.session_present, **packet.properties},
+                      heartbeat=(keepalive, keepalive) if keepalive else None, resume=resume),)
+
+    def tick(self) -> Sequence[Frame]:
+        """A PINGREQ every keep-alive period, however busy the connection: its PINGRESPs are the
+        steady heartbeat the check judges (the spec asks one only after a quiet period; any
+        rate up to that is allowed)."""
+        return (mqtt.Pingreq().encode(self.version),) if self.connected else ()
 
     def _suback(self, packet: mqtt.Suback) -> Sequence[Event]:
         channel = self._subscribes.pop(packet.packet_id, None)
@@ -270,7 +292,7 @@ class MqttAdapter(Adapter):
     """MQTT 3.1.1 (or 5) over WebSocket, configured from the --mqtt-* options."""
 
     name = "mqtt"
-    capabilities = frozenset({PUBLISH_ACK, SUBSCRIBE})
+    capabilities = frozenset({PUBLISH_ACK, SUBSCRIBE, HEARTBEAT})
 
     def __init__(self, settings: AdapterSettings | None = None) -> None:
         settings = settings or AdapterSettings()
@@ -295,7 +317,15 @@ class MqttAdapter(Adapter):
         if version not in VERSIONS:
             raise ValueError(f"--mqtt-version {version!r} must be 3.1.1 or 5")
         self.version = VERSIONS[version]
-        self.capabilities = frozenset({SUBSCRIBE} | ({PUBLISH_ACK} if self.qos else set()))
+        try:
+            self.keepalive = int(settings.get("mqtt_keepalive", 30))
+        except (TypeError, ValueError):
+            raise ValueError("--mqtt-keepalive must be a whole number of seconds") from None
+        if not 0 <= self.keepalive <= 0xFFFF:
+            raise ValueError(f"--mqtt-keepalive {self.keepalive} must be 0..65535 seconds")
+        resumes = not self.clean_start and "{label}" not in self.client_id
+        self.capabilities = frozenset({SUBSCRIBE} | ({PUBLISH_ACK} if self.qos else set())
+                                      | ({HEARTBEAT} if self.keepalive else set()) | ({RESUME} if resumes else set()))
 
     def topic(self, channel: str) -> str:
         return f"{self.prefix}{channel}{self.suffix}"

@@ -5,16 +5,16 @@ How the protocol maps onto the seam:
 
 - start-up: CONNECT with `accept-version:1.2,1.1`, `host` (--stomp-host, the virtual host),
   `login`/`passcode` (--stomp-login/--stomp-passcode; without a login the run's token is the
-  passcode) and `heart-beat:0,N` (the client sends none: an adapter owns no timer; the server
-  is asked for one every N ms, --stomp-heart-beat, default 0: none). CONNECTED is `Ready`. An
-  ERROR instead is `Failed` with the broker's words (`access_refused` for a refused login).
-- a server heart-beat (a bare end-of-line message) is a `KeepAlive` (a sign of life).
-  HEARTBEAT is not declared and the period is not announced in `Ready.heartbeat`: in STOMP any
-  data is a sign of life and a heart-beat is owed only after a whole silent period, and RabbitMQ
-  sends one only when the connection sent nothing since its last check, so a busy connection
-  gets none for seconds and an idle one gets gaps of up to two periods. The heartbeat check's
-  steady-interval model would fail a healthy broker: with --stomp-heart-beat the heart-beats are
-  recorded, not judged against an announced interval.
+  passcode) and `heart-beat:N,N` (--stomp-heart-beat, default 10000 ms as stomp.js; 0: none).
+  CONNECTED is `Ready`. An ERROR instead is `Failed` with the broker's words (`access_refused`
+  for a refused login).
+- heart-beats, negotiated from both headers (stomp_frames.negotiate_heart_beat): the client
+  sends an end-of-line every negotiated client period on the session's clock (`tick`), or the
+  broker closes it. The server's period is announced in `Ready.heartbeat` as a MAX_SILENCE
+  (HEARTBEAT): in STOMP any data is a sign of life and a heart-beat is owed only after a whole
+  silent period (RabbitMQ sends one only when it sent nothing since its last check: a busy
+  connection gets none for seconds, an idle one gaps of up to two periods), so every inbound
+  message is a `KeepAlive` and the heartbeat check judges the silences, not a steady interval.
 - SUBSCRIBE (ack:auto) and SEND carry a `receipt`: the RECEIPT is the subscribe ack and the
   publish ack (PUBLISH_ACK). Destinations come from the run's channels through
   --stomp-destination (`/topic/{channel}`).
@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from client.adapter import (
+    HEARTBEAT,
+    MAX_SILENCE,
     PUBLISH_ACK,
     SUBSCRIBE,
     Adapter,
@@ -75,9 +77,9 @@ OPTIONS = [
     AdapterOption("--stomp-host", "/", "stomp: CONNECT's host header, the broker's virtual host"),
     AdapterOption("--stomp-destination", DEFAULT_DESTINATION,
                   "stomp: the destination of a channel; {channel} is replaced by the channel's name"),
-    AdapterOption("--stomp-heart-beat", 0,
-                  "stomp: milliseconds between the server's heart-beats to ask for (0: none); recorded as signs "
-                  "of life, not judged (see docs/adapters.md); the client sends none",
+    AdapterOption("--stomp-heart-beat", 10000,
+                  "stomp: heart-beat period in ms, both ways (CONNECT heart-beat:N,N; 0: none): the client sends "
+                  "an end-of-line every negotiated period, and the server's longest silence is judged (heartbeat)",
                   int),
 ]
 
@@ -127,6 +129,10 @@ class StompSession(AdapterSession):
         self._ids = itertools.count(1)
         self.subscriptions: dict[str, str] = {}
         """Subscription id -> the channel it was opened for."""
+        self.beats_in = False
+        """The server heart-beats (negotiated): every inbound message is a KeepAlive."""
+        self.tick_interval: float | None = None
+        """The client's negotiated heart-beat period in seconds (None: it sends none)."""
 
     def handshake(self) -> Handshake:
         return Handshake(path=self.adapter.default_path, subprotocols=SUBPROTOCOLS)
@@ -145,7 +151,7 @@ class StompSession(AdapterSession):
             headers.append(("login", adapter.login))
         if adapter.login or passcode:
             headers.append(("passcode", passcode))
-        headers.append(("heart-beat", f"0,{adapter.heart_beat}"))
+        headers.append(("heart-beat", f"{adapter.heart_beat},{adapter.heart_beat}"))
         return (StompFrame.make("CONNECT", headers).encode_text(),)
 
     def receive(self, frame: Frame) -> Sequence[Event]:
@@ -153,10 +159,10 @@ class StompSession(AdapterSession):
             items = decode(frame)
         except StompFrameError as error:
             return (Push({"frame": frame, "error": str(error)}, kind="invalid"),)
-        events: list[Event] = []
+        events: list[Event] = [KeepAlive()] if self.beats_in else []  # any data is a sign of life
         for item in items:
             if isinstance(item, Heartbeat):
-                if self.connected:
+                if self.connected and not self.beats_in:
                     events.append(KeepAlive())
                 continue
             events.extend(self._frame(item))
@@ -195,9 +201,18 @@ class StompSession(AdapterSession):
         except StompFrameError as error:
             return (Failed(StompError("unexpected_frame", str(error))),)
         self.connected = True
-        _, from_server = negotiate_heart_beat((0, self.adapter.heart_beat), server)
-        info = {**dict(frame.headers), "server_heart_beat_ms": from_server}
-        return (Ready(info=info, conn_id=frame.get("session")),)
+        beat = self.adapter.heart_beat
+        to_server, from_server = negotiate_heart_beat((beat, beat), server)
+        info = {**dict(frame.headers), "server_heart_beat_ms": from_server, "client_heart_beat_ms": to_server}
+        self.tick_interval = to_server / 1000.0 if to_server else None
+        self.beats_in = bool(from_server)
+        heartbeat = (from_server / 1000.0, from_server / 1000.0) if from_server else None
+        return (Ready(info=info, conn_id=frame.get("session"), heartbeat=heartbeat, heartbeat_kind=MAX_SILENCE),)
+
+    def tick(self) -> Sequence[Frame]:
+        """A heart-beat (an end-of-line) every negotiated period: the broker closes a client that
+        promised them and went quiet. Sent whatever else went out (the spec allows it)."""
+        return ("\n",) if self.connected and self.tick_interval else ()
 
     def _receipt(self) -> str:
         return f"r{next(self._ids)}"
@@ -235,7 +250,7 @@ class StompAdapter(Adapter):
     """STOMP 1.2 over WebSocket, configured from the --stomp-* options."""
 
     name = "stomp"
-    capabilities = frozenset({PUBLISH_ACK, SUBSCRIBE})
+    capabilities = frozenset({PUBLISH_ACK, SUBSCRIBE, HEARTBEAT})
 
     def __init__(self, settings: AdapterSettings | None = None) -> None:
         settings = settings or AdapterSettings()
@@ -247,11 +262,13 @@ class StompAdapter(Adapter):
         if "{channel}" not in self.template:
             raise ValueError(f"--stomp-destination {self.template!r} must contain {{channel}}")
         try:
-            self.heart_beat = int(settings.get("stomp_heart_beat", 0))
+            self.heart_beat = int(settings.get("stomp_heart_beat", 10000))
         except (TypeError, ValueError):
             raise ValueError("--stomp-heart-beat must be a whole number of milliseconds") from None
         if self.heart_beat < 0:
             raise ValueError(f"--stomp-heart-beat {self.heart_beat} must be >= 0")
+        if not self.heart_beat:
+            self.capabilities = frozenset({PUBLISH_ACK, SUBSCRIBE})
 
     def destination(self, channel: str) -> str:
         return self.template.replace("{channel}", channel)

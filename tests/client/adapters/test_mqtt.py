@@ -41,14 +41,40 @@ def connected(s: MqttSession, present: bool = False) -> Ready:
 
 def test_built_in_with_its_capabilities() -> None:
     adapter = build_adapter("mqtt", AdapterSettings())
-    assert adapter.capabilities == {PUBLISH_ACK, SUBSCRIBE}
-    assert not adapter.capabilities & {ROUND_TRIP, HEARTBEAT, RESUME}
-    assert MqttAdapter(AdapterSettings(values={"mqtt_qos": 0})).capabilities == {SUBSCRIBE}
+    assert adapter.capabilities == {PUBLISH_ACK, SUBSCRIBE, HEARTBEAT}
+    assert not adapter.capabilities & {ROUND_TRIP, RESUME}
+    assert MqttAdapter(AdapterSettings(values={"mqtt_qos": 0, "mqtt_keepalive": 0})).capabilities == {SUBSCRIBE}
     assert adapter.default_path == "/ws"
 
 
+def test_resume_is_a_persistent_session_with_a_lasting_client_id() -> None:
+    def capabilities(**values: object) -> frozenset[str]:
+        return MqttAdapter(AdapterSettings(values=dict(values))).capabilities
+    assert RESUME in capabilities(mqtt_clean_start="false", mqtt_client_id="{session}")
+    assert RESUME in capabilities(mqtt_clean_start="false", mqtt_client_id="{identity}")
+    assert RESUME not in capabilities(mqtt_clean_start="false")  # {label}: a new session per connection
+    assert RESUME not in capabilities(mqtt_client_id="{session}")  # clean: nothing to take back
+    s = session(mqtt_clean_start="false", mqtt_client_id="{session}")
+    ready = connected(s, present=True)
+    assert ready.resume is not None and ready.resume.resumed is True and ready.resume.requested is None
+    assert connected(session(mqtt_clean_start="false", mqtt_client_id="{session}")).resume.resumed is False
+    assert connected(session()).resume is None
+
+
+def test_keep_alive_is_announced_and_paced_by_the_sessions_clock() -> None:
+    s = session(mqtt_keepalive=2)
+    assert mqtt.decode(s.start()[0]).keep_alive == 2
+    assert s.tick_interval == 2.0 and s.tick() == ()  # nothing before CONNACK
+    ready = connected(s)
+    assert ready.heartbeat == (2.0, 2.0) and ready.heartbeat_kind == "steady"
+    assert s.tick() == (b"\xc0\x00",)  # PINGREQ
+    assert s.receive(b"\xd0\x00") == [KeepAlive()]  # PINGRESP: the heartbeat the check judges
+    off = session(mqtt_keepalive=0)
+    assert off.tick_interval is None and connected(off).heartbeat is None
+
+
 def test_connect_with_username_password_keep_alive_off() -> None:
-    s = session(mqtt_username="guest", mqtt_password="pw")
+    s = session(mqtt_username="guest", mqtt_password="pw", mqtt_keepalive=0)
     assert s.handshake().subprotocols == ("mqtt",)
     [frame] = s.start()
     assert frame == (b"\x10\x2c\x00\x04MQTT\x04\xc2\x00\x00"  # level 4, user+password+clean, keep-alive 0
@@ -57,7 +83,7 @@ def test_connect_with_username_password_keep_alive_off() -> None:
 
 def test_without_a_username_the_identity_and_token() -> None:
     [frame] = session().start()
-    assert mqtt.decode(frame) == mqtt.Connect("chat-p0-5_4_p0_595bf3", mqtt.MQTT_311, True, 0, "user-1", b"TOKEN")
+    assert mqtt.decode(frame) == mqtt.Connect("chat-p0-5_4_p0_595bf3", mqtt.MQTT_311, True, 30, "user-1", b"TOKEN")
 
 
 def test_persistent_mqtt5_session_asks_for_an_expiry() -> None:
@@ -162,6 +188,7 @@ def test_bad_input_never_raises_and_goodbye() -> None:
 def test_bad_options() -> None:
     for values, flag in [({"mqtt_qos": 2}, "--mqtt-qos"), ({"mqtt_topic": "a/#"}, "--mqtt-topic"),
                          ({"mqtt_clean_start": "maybe"}, "--mqtt-clean-start"),
-                         ({"mqtt_version": "3.1"}, "--mqtt-version"), ({"mqtt_client_id": "x"}, "--mqtt-client-id")]:
+                         ({"mqtt_version": "3.1"}, "--mqtt-version"), ({"mqtt_client_id": "x"}, "--mqtt-client-id"),
+                         ({"mqtt_keepalive": -1}, "--mqtt-keepalive"), ({"mqtt_keepalive": "x"}, "--mqtt-keepalive")]:
         with pytest.raises(ValueError, match=flag):
             MqttAdapter(AdapterSettings(values=values))

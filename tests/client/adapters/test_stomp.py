@@ -27,7 +27,8 @@ CONTEXT = SessionContext("user-1", "user-1#1", token="TOKEN")
 
 
 def session(**values: object) -> StompSession:
-    return StompAdapter(AdapterSettings(values=dict(values))).session(CONTEXT)
+    """No heart-beats unless asked (every inbound message would also be a KeepAlive)."""
+    return StompAdapter(AdapterSettings(values={"stomp_heart_beat": 0, **values})).session(CONTEXT)
 
 
 def connected(s: StompSession, heart_beat: str = "1000,1000") -> Ready:
@@ -39,8 +40,10 @@ def connected(s: StompSession, heart_beat: str = "1000,1000") -> Ready:
 
 def test_built_in_with_its_capabilities() -> None:
     adapter = build_adapter("stomp", AdapterSettings())
-    assert adapter.capabilities == {PUBLISH_ACK, SUBSCRIBE}
-    assert ROUND_TRIP not in adapter.capabilities and HEARTBEAT not in adapter.capabilities
+    assert adapter.capabilities == {PUBLISH_ACK, SUBSCRIBE, HEARTBEAT}
+    assert ROUND_TRIP not in adapter.capabilities
+    assert build_adapter("stomp", AdapterSettings(values={"stomp_heart_beat": 0})).capabilities == {PUBLISH_ACK,
+                                                                                                   SUBSCRIBE}
     assert adapter.default_path == "/ws"
 
 
@@ -49,19 +52,35 @@ def test_connect_with_login_and_passcode_and_heart_beat() -> None:
     handshake = s.handshake()
     assert handshake.path == "/ws" and handshake.subprotocols == ("v12.stomp", "v11.stomp")
     assert s.start() == ("CONNECT\naccept-version:1.2,1.1\nhost:vh\nlogin:guest\npasscode:pw\n"
-                         "heart-beat:0,2000\n\n\x00",)
+                         "heart-beat:2000,2000\n\n\x00",)
 
 
 def test_without_a_login_the_token_is_the_passcode() -> None:
-    assert session().start() == ("CONNECT\naccept-version:1.2,1.1\nhost:/\npasscode:TOKEN\nheart-beat:0,0\n\n\x00",)
+    assert session(stomp_heart_beat=0).start() == (
+        "CONNECT\naccept-version:1.2,1.1\nhost:/\npasscode:TOKEN\nheart-beat:0,0\n\n\x00",)
 
 
-def test_connected_is_ready_and_heart_beats_are_signs_of_life_not_announced() -> None:
+def test_connected_announces_the_servers_period_as_a_maximum_silence() -> None:
+    """The server's period (max(sx, cy)) is announced as MAX_SILENCE: every inbound message, frame
+    or heart-beat, is one KeepAlive, and the heartbeat check judges the silences between them."""
     s = session(stomp_heart_beat=500)
     ready = connected(s, "1000,0")
-    assert ready.heartbeat is None and ready.conn_id == "sess-1" and ready.info["server_heart_beat_ms"] == 1000
+    assert ready.heartbeat == (1.0, 1.0) and ready.heartbeat_kind == "max_silence"
+    assert ready.conn_id == "sess-1" and ready.info["server_heart_beat_ms"] == 1000
     assert s.receive("\n") == [KeepAlive()]
-    assert connected(session(), "0,0").info["server_heart_beat_ms"] == 0
+    s.subscribe("room-0")
+    assert s.receive("RECEIPT\nreceipt-id:r1\n\n\x00") == [KeepAlive(), Reply("r1", body=None)]
+    assert s.tick_interval is None and s.tick() == ()  # the server wants none (sy 0): the client sends none
+    off = connected(session(stomp_heart_beat=0), "0,0")
+    assert off.heartbeat is None and off.info["server_heart_beat_ms"] == 0
+
+
+def test_the_client_sends_heart_beats_at_the_negotiated_period() -> None:
+    s = session(stomp_heart_beat=500)
+    assert s.tick() == ()  # nothing before CONNECTED
+    ready = connected(s, "2000,4000")  # the server sends every 2 s at most, wants ours every 4 s
+    assert ready.info["client_heart_beat_ms"] == 4000 and ready.heartbeat == (2.0, 2.0)
+    assert s.tick_interval == 4.0 and s.tick() == ("\n",)
 
 
 def test_a_heart_beat_before_connected_is_not_a_keepalive() -> None:
