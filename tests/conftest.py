@@ -1,12 +1,46 @@
-"""Patch with gevent before anything imports `ssl`.
+"""Patch with gevent before anything imports `ssl`; the session's one RabbitMQ.
 
 Locust patches the standard library with gevent when it is imported, and some test module
 always imports it, so every test of a full run already runs patched; but by then `ssl` may
 have been imported unpatched (websocket-client, an ASGI test app's anyio), and Locust's own
 SSL context then recurses forever at import. Patching first makes a partial run the same as
 a full one.
+
+`rabbitmq` and `broker` are here so that every broker test (tests/client/adapters/, the STOMP
+and MQTT runs) shares one private broker per session rather than starting one per module.
 """
+
+from __future__ import annotations
 
 from gevent import monkey
 
 monkey.patch_all()
+
+from collections.abc import Iterator  # noqa: E402  (after the patch, as said above)
+from typing import TYPE_CHECKING  # noqa: E402
+
+import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.support.rabbitmq import RabbitMQ
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[RabbitMQ]:
+    """One private RabbitMQ for the whole session (tests/support/rabbitmq.py): a start costs ~10 s,
+    so the first test that asks starts it and the session's end stops it; the stop fails on a
+    process or port left behind, and on a connection still open."""
+    from tests.support.rabbitmq import running_rabbitmq
+
+    with running_rabbitmq() as handle:
+        yield handle
+        assert handle.wait_connections(0) == 0, f"connections left at the session's end: {handle.list_channels()}"
+
+
+@pytest.fixture
+def broker(rabbitmq: RabbitMQ) -> Iterator[RabbitMQ]:
+    """The session's RabbitMQ with no client connection open when a test starts or ends, so a
+    test's connection counts (and a run's cleanup before/after) are its own."""
+    assert rabbitmq.wait_connections(0) == 0, f"connections open before the test: {rabbitmq.list_channels()}"
+    yield rabbitmq
+    assert rabbitmq.wait_connections(0) == 0, f"connections left by the test: {rabbitmq.list_channels()}"

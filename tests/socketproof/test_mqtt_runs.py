@@ -1,14 +1,14 @@
 """`locust --protocol mqtt` (MQTT 3.1.1, QoS 1) against a real RabbitMQ with web-mqtt
-(tests/support/rabbitmq.py, one private broker for the module; skips when rabbitmq-server is not
-installed): a clean run passes ordering, duplicates and loss (heartbeat UNKNOWN: keep-alive is off,
-client/adapters/mqtt.py says why); the fault proxy's drop, duplicate and reorder each fail their check
-with evidence; a wrong password (RabbitMQ: close 1002, no CONNACK) ends the run at the pre-flight.
+(tests/support/rabbitmq.py, the session's private broker; skips when rabbitmq-server is not
+installed): a clean run passes ordering, duplicates, loss and heartbeat (the broker's PINGRESPs to the
+client's PINGREQ every --mqtt-keepalive); the fault proxy's drop, duplicate, reorder and drop_keepalives
+each fail their check with evidence; a wrong password (RabbitMQ: close 1002, no CONNACK) ends the run at
+the pre-flight; a persistent session is the offline flow's resume.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,7 @@ from client.adapters import mqtt_packets as mqtt
 from client.hooks import NoHooks
 from tests.client.adapters.test_rabbitmq_live import Mqtt
 from tests.socketproof.support import LocustRun, run_locust
-from tests.support.rabbitmq import RabbitMQ, running_rabbitmq
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[RabbitMQ]:
-    with running_rabbitmq() as handle:
-        yield handle
+from tests.support.rabbitmq import RabbitMQ
 
 
 def base_url(broker: RabbitMQ) -> str:
@@ -39,7 +33,8 @@ def mqtt_run(broker: RabbitMQ, report_dir: Path, *extra: str, passcode: str | No
     args = [
         "-f", "locustfiles", "-t", "10s", "-u", str(users), "-r", str(users), "--stop-timeout", "5",
         "--protocol", "mqtt", "--host", base_url(broker), "--ws-path", "/ws",
-        "--mqtt-username", broker.user, *extra, *user_classes,
+        "--mqtt-username", broker.user,
+        "--server-connections", broker.connections_source, *extra, *user_classes,
     ]
     env = {"SOCKETPROOF_MQTT_PASSWORD": broker.password if passcode is None else passcode}
     run = run_locust(args, report_dir, env=env)
@@ -48,15 +43,18 @@ def mqtt_run(broker: RabbitMQ, report_dir: Path, *extra: str, passcode: str | No
 
 
 def test_clean_run_passes(broker: RabbitMQ, tmp_path: Path) -> None:
-    run = mqtt_run(broker, tmp_path / "clean")
+    run = mqtt_run(broker, tmp_path / "clean", "--mqtt-keepalive", "2")
     assert "Traceback" not in run.stdout + run.stderr, run.describe()
-    for check in ("ordering", "duplicates", "loss"):
+    for check in ("ordering", "duplicates", "loss", "heartbeat", "cleanup"):
         assert run.verdicts[check]["valid"] is True, (check, run.verdicts[check], run.describe())
-    assert run.verdicts["heartbeat"]["valid"] == "unknown", run.verdicts["heartbeat"]  # keep-alive off: see the adapter
+    heartbeat = run.verdicts["heartbeat"]["stats"]
+    assert heartbeat["connections_checked"] > 0 and heartbeat["pings"] > 0, heartbeat
     assert run.stats["publish"]["num_requests"] > 0 and run.stats["publish"]["num_failures"] == 0, run.stats
     assert run.stats["deliver"]["num_requests"] > 0
     assert run.returncode == 0, run.describe()
     assert broker.wait_connections(0) == 0  # every user's connection closed at the end
+    count = run.verdicts["cleanup"]["stats"]["connection_count"]  # the broker's own (rabbitmq_prometheus)
+    assert count["source"] == broker.connections_source and count["after"] <= count["before"], count
 
 
 @pytest.mark.parametrize(
@@ -82,6 +80,19 @@ def test_proxy_faults_fail_their_check_with_evidence(broker: RabbitMQ, tmp_path:
     assert first["message"] and first["evidence"], first
 
 
+def test_unanswered_pingreqs_fail_heartbeat_with_evidence(broker: RabbitMQ, tmp_path: Path) -> None:
+    """The proxy swallows the broker's PINGRESPs (its PINGREQs still arrive, so it closes nobody):
+    connections that lived past two keep-alive periods got no heartbeat at all."""
+    run = mqtt_run(broker, tmp_path / "pings", "--mqtt-keepalive", "2", "--proxy-faults", "down:drop_keepalives",
+                   user_classes=("IdleUser",))
+    assert run.returncode == 1, run.describe()
+    verdict = run.verdicts["heartbeat"]
+    assert verdict["valid"] is False, verdict
+    assert "no_pings" in run.anomaly_kinds("heartbeat"), verdict
+    first = verdict["anomalies"][0]
+    assert first["evidence"]["interval"] == 2.0 and first["evidence"]["interval_source"] == "advertised", first
+
+
 def test_a_wrong_password_is_one_preflight_line(broker: RabbitMQ, tmp_path: Path) -> None:
     run = mqtt_run(broker, tmp_path / "wrong", passcode="not-the-password")
     assert run.returncode == 2, run.describe()
@@ -102,6 +113,37 @@ def test_persistent_sessions_pass_and_count_redeliveries_apart(broker: RabbitMQ,
     for check in ("ordering", "duplicates", "loss"):
         assert run.verdicts[check]["valid"] is True, (check, run.verdicts[check], run.describe())
     assert run.returncode == 0, run.describe()
+
+
+PERSISTENT = ("--mqtt-clean-start", "false", "--mqtt-client-id", "{session}", "--mqtt-keepalive", "2")
+
+
+def test_offline_flow_resumes_a_persistent_session(broker: RabbitMQ, tmp_path: Path) -> None:
+    """With a persistent session the adapter declares `resume` and the offline flow runs: the user goes
+    away, a peer publishes to its room meanwhile (QoS 1, queued by the broker for the session), and
+    the reconnect (CONNACK session-present) gets them: loss PASS, redeliveries apart (no duplicates FAIL)."""
+    run = mqtt_run(broker, tmp_path / "offline", *PERSISTENT, users=4, user_classes=("OfflineUser", "ChatUser"))
+    assert "Traceback" not in run.stdout + run.stderr, run.describe()
+    assert "OfflineUser left out" not in run.stdout + run.stderr, run.describe()
+    for check in ("ordering", "duplicates", "loss"):
+        assert run.verdicts[check]["valid"] is True, (check, run.verdicts[check], run.describe())
+    assert run.stats["resume"]["num_requests"] > 0 and run.stats["resume"]["num_failures"] == 0, run.stats
+    assert run.verdicts["loss"]["stats"]["stamp_pairs_checked"] > 0
+    assert run.returncode == 0, run.describe()
+
+
+def test_offline_flow_fails_loss_when_the_queued_messages_do_not_arrive(broker: RabbitMQ, tmp_path: Path) -> None:
+    """The same offline flow with the proxy dropping a tenth of what the broker sends: what it kept for
+    the session does not all reach the resumed connections, and loss FAILs naming one. (A dropped
+    SUBACK or PUBACK is a timeout: short ones, so the run goes on.)"""
+    run = mqtt_run(broker, tmp_path / "offline-drop", *PERSISTENT, "--proxy-faults", "down:drop=0.1",
+                   "--proxy-seed", "3", "--request-timeout", "1", "-t", "15s", users=2,
+                   user_classes=("OfflineUser",))
+    assert run.returncode == 1, run.describe()
+    verdict = run.verdicts["loss"]
+    assert verdict["valid"] is False and "lost" in run.anomaly_kinds("loss"), verdict
+    first = verdict["anomalies"][0]["evidence"]
+    assert first["sender"].startswith("offline-peer") and first["label"] != first["sender"], first
 
 
 class Seen(NoHooks):

@@ -1,25 +1,19 @@
-"""`locust --protocol stomp` against a real RabbitMQ with web-stomp (tests/support/rabbitmq.py, one
-private broker for the module; skips when rabbitmq-server is not installed): a clean run passes
-ordering, duplicates and loss (heartbeat
-UNKNOWN: client/adapters/stomp.py says why); the fault proxy's drop, duplicate and reorder each fail
-their check with evidence; a wrong passcode ends the run at the pre-flight (exit 2, one line).
+"""`locust --protocol stomp` against a real RabbitMQ with web-stomp (tests/support/rabbitmq.py, the
+session's private broker; skips when rabbitmq-server is not installed): a clean run passes
+ordering, duplicates, loss and heartbeat (the server's heart-beat period judged as a maximum
+silence: client/adapters/stomp.py says why); the fault proxy's drop, duplicate, reorder and
+drop_keepalives each fail their check with evidence; a wrong passcode ends the run at the
+pre-flight (exit 2, one line).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.socketproof.support import LocustRun, run_locust
-from tests.support.rabbitmq import RabbitMQ, running_rabbitmq
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[RabbitMQ]:
-    with running_rabbitmq() as handle:
-        yield handle
+from tests.support.rabbitmq import RabbitMQ
 
 
 def base_url(broker: RabbitMQ) -> str:
@@ -31,7 +25,8 @@ def stomp_run(broker: RabbitMQ, report_dir: Path, *extra: str, passcode: str | N
     args = [
         "-f", "locustfiles", "-t", "10s", "-u", "10", "-r", "10", "--stop-timeout", "5",
         "--protocol", "stomp", "--host", host or base_url(broker), "--ws-path", "/ws",
-        "--stomp-login", broker.user, *extra,
+        "--stomp-login", broker.user,
+        "--server-connections", broker.connections_source, *extra,
     ]
     env = {"SOCKETPROOF_STOMP_PASSCODE": broker.password if passcode is None else passcode}
     run = run_locust(args, report_dir, env=env)
@@ -40,15 +35,17 @@ def stomp_run(broker: RabbitMQ, report_dir: Path, *extra: str, passcode: str | N
 
 
 def test_clean_run_passes(broker: RabbitMQ, tmp_path: Path) -> None:
-    run = stomp_run(broker, tmp_path / "clean")
+    run = stomp_run(broker, tmp_path / "clean", "--stomp-heart-beat", "1000")
     assert "Traceback" not in run.stdout + run.stderr, run.describe()
-    for check in ("ordering", "duplicates", "loss"):
+    for check in ("ordering", "duplicates", "loss", "heartbeat", "cleanup"):
         assert run.verdicts[check]["valid"] is True, (check, run.verdicts[check], run.describe())
-    assert run.verdicts["heartbeat"]["valid"] == "unknown", run.verdicts["heartbeat"]  # not judged: see the adapter
+    assert run.verdicts["heartbeat"]["stats"]["connections_checked"] > 0, run.verdicts["heartbeat"]
     assert run.stats["publish"]["num_requests"] > 0 and run.stats["publish"]["num_failures"] == 0, run.stats
     assert run.stats["deliver"]["num_requests"] > 0
     assert run.returncode == 0, run.describe()
     assert broker.wait_connections(0) == 0  # every user's connection closed at the end
+    count = run.verdicts["cleanup"]["stats"]["connection_count"]  # the broker's own (rabbitmq_prometheus)
+    assert count["source"] == broker.connections_source and count["after"] <= count["before"], count
 
 
 @pytest.mark.parametrize(
@@ -68,6 +65,35 @@ def test_proxy_faults_fail_their_check_with_evidence(broker: RabbitMQ, tmp_path:
     assert kind in run.anomaly_kinds(check), verdict
     first = verdict["anomalies"][0]
     assert first["message"] and first["evidence"], first
+
+
+def test_dropped_server_heart_beats_fail_heartbeat_with_evidence(broker: RabbitMQ, tmp_path: Path) -> None:
+    """Idle users only (nothing but heart-beats comes in), the broker's heart-beats swallowed by the
+    proxy: the longest silence outgrows three periods. The client's own heart-beats still reach
+    the broker, so it closes nobody."""
+    run = stomp_run(broker, tmp_path / "beats", "--stomp-heart-beat", "1000", "--proxy-faults",
+                    "down:drop_keepalives", "IdleUser")
+    assert run.returncode == 1, run.describe()
+    verdict = run.verdicts["heartbeat"]
+    assert verdict["valid"] is False, verdict
+    assert run.anomaly_kinds("heartbeat") & {"interval_max", "ping_silence"}, verdict
+    first = verdict["anomalies"][0]
+    assert first["evidence"]["interval_source"] == "advertised max silence" and first["evidence"]["interval"] == 1.0
+
+
+def test_connections_left_open_at_the_broker_fail_cleanup_with_evidence(broker: RabbitMQ, tmp_path: Path) -> None:
+    """The proxy goes half-open 1 s into each connection: the users' closes never reach the broker,
+    which still holds their connections when the run reads its count after the run (the proxy lets
+    go only at quit, then the broker drops them: the `broker` fixture sees none left). Two idle
+    users for 4 s: nothing else to judge, so the run is short (~14 s, 5 of them the cleanup wait)."""
+    run = stomp_run(broker, tmp_path / "leak", "--stomp-heart-beat", "0", "--proxy-faults", "half_open=1s",
+                    "-t", "4s", "-u", "2", "-r", "2", "IdleUser")
+    assert run.returncode == 1, run.describe()
+    verdict = run.verdicts["cleanup"]
+    assert verdict["valid"] is False and "leak" in run.anomaly_kinds("cleanup"), verdict
+    evidence = next(a for a in verdict["anomalies"] if a["kind"] == "leak")["evidence"]
+    assert evidence["source"] == broker.connections_source and evidence["leaked"] >= 1, evidence
+    assert evidence["after"] == evidence["before"] + evidence["leaked"], evidence
 
 
 def test_a_wrong_passcode_is_one_preflight_line(broker: RabbitMQ, tmp_path: Path) -> None:

@@ -1,30 +1,40 @@
-"""A private RabbitMQ broker (web-stomp and web-mqtt) for tests, started and stopped here.
+"""A private RabbitMQ broker (web-stomp, web-mqtt, prometheus) for tests, started and stopped here.
 
 The broker is the system's `rabbitmq-server` (Debian's package; `.ci/rabbitmq.sh` installs
 it), run as a child process with everything of its own in a temporary directory: node name
 (unique per run), config, enabled plugins, Mnesia, logs, Erlang cookie (HOME). Nothing
 listens on a fixed port and nothing listens beyond 127.0.0.1:
 
-- AMQP, web-stomp, web-mqtt, the node's distribution port and the CLI's distribution port
-  are free loopback ports picked at start; the plain STOMP (61613) and MQTT (1883)
-  listeners the web plugins pull in are switched off (`stomp.listeners.tcp = none`).
+- AMQP, web-stomp, web-mqtt, prometheus, the node's distribution port and the CLI's
+  distribution port are free loopback ports picked at start; the plain STOMP (61613) and
+  MQTT (1883) listeners the web plugins pull in are switched off (`stomp.listeners.tcp = none`).
 - epmd, the Erlang port mapper, is normally one daemon per machine on 4369 that every
   Erlang node shares. This broker gets a private one instead: `epmd -port P -address
   127.0.0.1`, started here as a child (before the node, so the node never starts a shared
   one itself) and pointed at by `ERL_EPMD_PORT` for the node and for `rabbitmqctl`. The
   shared epmd is never started, asked or stopped.
 
-`connections()` is the broker's own count, from the CLI (no management plugin): in
-RabbitMQ 3.10 `rabbitmqctl list_connections` shows network (AMQP) connections only, and
-web-stomp and web-mqtt ones are "direct" connections it leaves out, so the count is those
-plus every connection that owns a channel (`rabbitmqctl list_channels connection`); the
-connection tracker (`tracked_connections()`, through `rabbitmqctl eval`) cross-checks it.
+The broker's own count of open connections, three ways. `connections_source` is what a user
+points `--server-connections` at: the bundled rabbitmq_prometheus plugin's
+`/metrics#rabbitmq_connections` (every protocol, no credentials, no management plugin; it
+follows a close within ~15 ms, where the management API's `/api/overview` lags an open by the
+5 s `collect_statistics_interval`). `wait_connections` polls it. `connections()` is the CLI's
+count, kept to cross-check the metric: in RabbitMQ 3.10 `rabbitmqctl list_connections` shows
+network (AMQP) connections only, and web-stomp and web-mqtt ones are "direct" connections it
+leaves out, so the count is those plus every connection that owns a channel (`rabbitmqctl
+list_channels connection`); the connection tracker (`tracked_connections()`, through
+`rabbitmqctl eval`) is the third.
 
 On teardown the broker gets SIGTERM (its start script shuts the node down cleanly), then
 epmd; the teardown fails when a process of the broker's process group or of its node name
 is left (killed then, by pid), or a port of its is still open. Start-up takes 7-10 s on two
-shared cores (`RabbitMQ.started_in`). Without `rabbitmq-server` the fixture skips with the
-install command.
+shared cores (`RabbitMQ.started_in`); a stop ~6 s (the management agent rabbitmq_prometheus
+needs holds the node's exit ~5 s after the last log line; without it a stop took ~1 s).
+Without `rabbitmq-server` the fixture skips with the install command.
+
+`running_rabbitmq()` is one broker for a block; the `rabbitmq` fixture (tests/conftest.py) is
+one for the whole session, started on first use: a start costs ~10 s, so every test shares it
+and keeps to its own client ids and destinations.
 """
 
 from __future__ import annotations
@@ -47,6 +57,8 @@ from typing import Any
 
 import pytest
 
+from socketproof.verdicts import server_count
+
 START_TIMEOUT = 120.0
 """Seconds for the node to boot and both WebSocket endpoints to answer (about 5-10 s on 2 cores)."""
 STOP_TIMEOUT = 60.0
@@ -56,7 +68,9 @@ START_ATTEMPTS = 3
 
 INSTALL_HINT = ("rabbitmq-server is not installed: as root, `apt-get install -y --no-install-recommends "
                 "rabbitmq-server` (bash .ci/rabbitmq.sh does it)")
-PLUGINS = ("rabbitmq_web_stomp", "rabbitmq_web_mqtt")
+PLUGINS = ("rabbitmq_web_stomp", "rabbitmq_web_mqtt", "rabbitmq_prometheus")
+CONNECTIONS_METRIC = "rabbitmq_connections"
+"""rabbitmq_prometheus's gauge of the node's open client connections, every protocol."""
 WS_PATH = "/ws"
 
 _DEBIAN_SBIN = Path("/usr/lib/rabbitmq/bin")
@@ -140,6 +154,7 @@ class Ports:
     epmd: int
     stomp: int
     mqtt: int
+    prometheus: int
 
     def all(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -153,6 +168,8 @@ class RabbitMQ:
     """ws://127.0.0.1:P/ws (web-stomp: one STOMP frame per WebSocket message)."""
     mqtt_url: str
     """ws://127.0.0.1:P/ws (web-mqtt: binary MQTT packets, subprotocol `mqtt`)."""
+    connections_source: str
+    """http://127.0.0.1:P/metrics#rabbitmq_connections: the `--server-connections` of a run."""
     user: str
     password: str
     vhost: str
@@ -184,6 +201,10 @@ class RabbitMQ:
         pids |= {row["connection"] for row in self.list_channels("connection")}
         return len(pids)
 
+    def metric_connections(self) -> int:
+        """rabbitmq_prometheus's count, read as a run reads it (socketproof.verdicts.server_count)."""
+        return server_count.read_count(self.connections_source)
+
     def tracked_connections(self) -> int:
         """The broker's connection tracker (`rabbit_connection_tracking:count()`, through
         `rabbitmqctl eval`): an internal API, kept as a cross-check of `connections()`."""
@@ -194,13 +215,13 @@ class RabbitMQ:
         return self.broker.listening()
 
     def wait_connections(self, count: int, timeout: float = 15.0) -> int:
-        """Poll `connections()` (two CLI calls a poll) until it is `count`; the last count seen."""
+        """Poll `metric_connections()` (one local GET, ~5 ms) until it is `count`; the last count seen."""
         deadline = time.monotonic() + timeout
         while True:
-            seen = self.connections()
+            seen = self.metric_connections()
             if seen == count or time.monotonic() > deadline:
                 return seen
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def log(self, tail: int = 60) -> str:
         return self.broker.log_tail(tail)
@@ -269,6 +290,8 @@ class Broker:
             f"web_stomp.tcp.port = {ports.stomp}",
             "web_mqtt.tcp.ip = 127.0.0.1",
             f"web_mqtt.tcp.port = {ports.mqtt}",
+            "prometheus.tcp.ip = 127.0.0.1",
+            f"prometheus.tcp.port = {ports.prometheus}",
             f"default_user = {self.user}",
             f"default_pass = {self.password}",
             "default_vhost = /",
@@ -281,7 +304,7 @@ class Broker:
         """Boot the node (new ports on a port clash, `START_ATTEMPTS` times at most)."""
         last = ""
         for _ in range(START_ATTEMPTS):
-            self.ports = Ports(*free_ports(6))
+            self.ports = Ports(*free_ports(7))
             self.write_files()
             try:
                 self._start_once()
@@ -313,7 +336,7 @@ class Broker:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = began + START_TIMEOUT
-        waiting = {"web-stomp": self.ports.stomp, "web-mqtt": self.ports.mqtt}
+        waiting = {"web-stomp": self.ports.stomp, "web-mqtt": self.ports.mqtt, "prometheus": self.ports.prometheus}
         while waiting:
             if self.server.poll() is not None:
                 raise BrokerError(f"rabbitmq-server exited with {self.server.returncode} while starting:\n"
@@ -322,7 +345,7 @@ class Broker:
                 raise BrokerError(f"{', '.join(waiting)} did not answer within {START_TIMEOUT:.0f}s:\n"
                                   + self.log_tail(40))
             for name, port in list(waiting.items()):
-                if _websocket_answers(port):
+                if _metrics_answer(port) if name == "prometheus" else _websocket_answers(port):
                     del waiting[name]
             time.sleep(0.1)
         self.started_in = time.monotonic() - began
@@ -443,6 +466,15 @@ def _websocket_answers(port: int) -> bool:
         return False
 
 
+def _metrics_answer(port: int) -> bool:
+    """True when http://127.0.0.1:port/metrics has the connections metric."""
+    try:
+        server_count.read_count(f"http://127.0.0.1:{port}/metrics#{CONNECTIONS_METRIC}", timeout=2.0)
+        return True
+    except server_count.CountError:
+        return False
+
+
 @contextlib.contextmanager
 def running_rabbitmq() -> Iterator[RabbitMQ]:
     """A private broker for the duration of the block; skips the test when RabbitMQ is absent."""
@@ -460,6 +492,7 @@ def running_rabbitmq() -> Iterator[RabbitMQ]:
         handle = RabbitMQ(
             stomp_url=f"ws://127.0.0.1:{broker.ports.stomp}{WS_PATH}",
             mqtt_url=f"ws://127.0.0.1:{broker.ports.mqtt}{WS_PATH}",
+            connections_source=f"http://127.0.0.1:{broker.ports.prometheus}/metrics#{CONNECTIONS_METRIC}",
             user=broker.user, password=broker.password, vhost=broker.vhost, node=broker.node,
             ports=broker.ports, started_in=broker.started_in, broker=broker,
         )
@@ -467,10 +500,3 @@ def running_rabbitmq() -> Iterator[RabbitMQ]:
             yield handle
         finally:
             broker.stop()
-
-
-@pytest.fixture(scope="module")
-def rabbitmq() -> Iterator[RabbitMQ]:
-    """A private RabbitMQ with web-stomp and web-mqtt on free loopback ports (see the module)."""
-    with running_rabbitmq() as handle:
-        yield handle

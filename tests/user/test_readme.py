@@ -32,6 +32,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,7 +205,7 @@ def expected_codes(text: str) -> set[int]:
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.id for c in COMMANDS])
-def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
+def test_readme_command_runs(command: Command, workspace: Workspace, request: pytest.FixtureRequest) -> None:
     text = runnable(command.text, workspace)
     words = shlex.split(text)
     program = next((w for w in words if "=" not in w or w.startswith("-")), "")
@@ -235,7 +236,9 @@ def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
         assert master, "a worker command needs the master command before it"
         assert command == next(c for c in COMMANDS if c.line > master[-1].line and "--worker" in c.text.split())
     elif program.endswith("/locust") and "--protocol" in words:  # another protocol: its own real server
-        with foreign_server(words[words.index("--protocol") + 1], workspace.env) as (ws_url, http_url):
+        protocol = words[words.index("--protocol") + 1]
+        broker = request.getfixturevalue("broker") if protocol in ("stomp", "mqtt") else None
+        with foreign_server(protocol, workspace.env, broker) as (ws_url, http_url):
             run_headless(command.text, text.replace(workspace.server_url, ws_url)
                          .replace("http://your-host:port", http_url), workspace)
     elif program.endswith("/locust"):
@@ -245,20 +248,18 @@ def test_readme_command_runs(command: Command, workspace: Workspace) -> None:
 
 
 @contextlib.contextmanager
-def foreign_server(protocol: str, env: dict[str, str]) -> Iterator[tuple[str, str]]:
+def foreign_server(protocol: str, env: dict[str, str], broker: Any = None) -> Iterator[tuple[str, str]]:
     """A real server of `protocol` (the tests' own apps), with the README's secret: (ws URL, http URL).
-    For stomp and mqtt a private RabbitMQ, its credentials as $YOUR_BROKER_USER/$YOUR_BROKER_PASSWORD."""
+    For stomp and mqtt the session's private RabbitMQ (`broker`, tests/conftest.py), its credentials
+    as $YOUR_BROKER_USER/$YOUR_BROKER_PASSWORD."""
     if protocol in ("stomp", "mqtt"):
-        from tests.support.rabbitmq import running_rabbitmq
-
-        with running_rabbitmq() as broker:
-            env.update(YOUR_BROKER_USER=broker.user, YOUR_BROKER_PASSWORD=broker.password)
-            url = (broker.stomp_url if protocol == "stomp" else broker.mqtt_url).rsplit("/ws", 1)[0]
-            try:
-                yield url, url.replace("ws://", "http://")
-            finally:
-                env.pop("YOUR_BROKER_USER", None)
-                env.pop("YOUR_BROKER_PASSWORD", None)
+        env.update(YOUR_BROKER_USER=broker.user, YOUR_BROKER_PASSWORD=broker.password)
+        url = (broker.stomp_url if protocol == "stomp" else broker.mqtt_url).rsplit("/ws", 1)[0]
+        try:
+            yield url, url.replace("ws://", "http://")
+        finally:
+            env.pop("YOUR_BROKER_USER", None)
+            env.pop("YOUR_BROKER_PASSWORD", None)
         return
     if protocol == "socketio":
         from apps.socketio_app import running_app as socketio_app

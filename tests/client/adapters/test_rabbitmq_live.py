@@ -1,15 +1,15 @@
 """The STOMP and MQTT codecs against a real RabbitMQ (web-stomp, web-mqtt), their frames moved
 by websocket-client: no Locust, no Socketproof client, nothing mocked.
 
-The broker is Debian's rabbitmq-server 3.10.8, private to this module (tests/support/rabbitmq.py);
-without it these tests skip with the install command. Some tests pin what RabbitMQ does
-where the specifications leave room or it departs from them; each says so.
+The broker is Debian's rabbitmq-server 3.10.8, private to the test session (tests/support/rabbitmq.py,
+the `broker` fixture of tests/conftest.py); without it these tests skip with the install command.
+Some tests pin what RabbitMQ does where the specifications leave room or it departs from them;
+each says so.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from client.adapters.stomp_frames import (
     parse_heart_beat,
 )
 from tests.support import rabbitmq as support
-from tests.support.rabbitmq import RabbitMQ, rabbitmq, running_rabbitmq  # noqa: F401  (the fixture)
+from tests.support.rabbitmq import RabbitMQ, running_rabbitmq
 
 DEADLINE = 10.0
 
@@ -124,13 +124,6 @@ class Mqtt:
         self.ws.close()
 
 
-@pytest.fixture
-def broker(rabbitmq: RabbitMQ) -> Iterator[RabbitMQ]:  # noqa: F811
-    """The module's broker; after each test, every connection it had is gone again."""
-    yield rabbitmq
-    assert rabbitmq.wait_connections(0) == 0, f"connections left: {rabbitmq.list_channels()}"
-
-
 # -- the broker itself -------------------------------------------------------------------------
 
 
@@ -148,7 +141,7 @@ def test_the_private_broker_listens_on_loopback_only_and_on_no_fixed_port(broker
     ports = {port for _, port in listening}
     assert not ports & {4369, 5672, 15672, 15674, 15675, 25672, 61613, 1883}, ports
     assert {broker.ports.amqp, broker.ports.dist, broker.ports.epmd, broker.ports.stomp,
-            broker.ports.mqtt} == ports
+            broker.ports.mqtt, broker.ports.prometheus} == ports
     assert 0 < broker.started_in < 120
 
 
@@ -170,7 +163,7 @@ def test_stomp_connect_subscribe_and_send_with_receipts(broker: RabbitMQ) -> Non
         connected = client.connect(broker)
         assert connected.command == "CONNECTED" and connected["version"] == "1.2"
         assert connected["server"].startswith("RabbitMQ/")
-        assert broker.connections() == 1 == broker.tracked_connections()
+        assert broker.connections() == 1 == broker.tracked_connections() == broker.metric_connections()
 
         client.send("SUBSCRIBE", {"id": "sub-0", "destination": "/topic/room-0", "receipt": "sub-receipt"})
         [receipt] = client.until(lambda item: isinstance(item, StompFrame) and item.command == "RECEIPT")
@@ -224,7 +217,7 @@ def test_stomp_wrong_password_is_an_error_frame_and_the_socket_stays_open(broker
         client.ws.settimeout(1.0)
         with pytest.raises(websocket.WebSocketTimeoutException):
             client.ws.recv()
-        assert broker.connections() == 0
+        assert broker.connections() == 0 == broker.metric_connections()
     finally:
         client.close()
 
@@ -263,7 +256,7 @@ def test_mqtt_connect_subscribe_publish_qos1_and_ping(broker: RabbitMQ) -> None:
         connack = subscriber.connect(broker, "sp-sub")
         assert connack.accepted and not connack.session_present
         assert publisher.connect(broker, "sp-pub").accepted
-        assert broker.connections() == 2 == broker.tracked_connections()
+        assert broker.connections() == 2 == broker.tracked_connections() == broker.metric_connections()
 
         subscriber.send(mqtt.Subscribe(1, (mqtt.Subscription("room/0", 1),)))
         [suback] = subscriber.until(mqtt.Suback)
