@@ -143,7 +143,8 @@ def add_run_arguments(group: Any, checks_help: str) -> None:
         "--server-connections",
         default="",
         help="the server's open-connection count for the cleanup check: URL#metric of a Prometheus text endpoint "
-        "(http://host:port/metrics#ws_connections) or URL#field of a JSON one (default: the reference server's /stats)",
+        "(http://host:port/metrics#ws_connections; RabbitMQ: http://host:15692/metrics#rabbitmq_connections) or "
+        "URL#field of a JSON one (default: the reference server's /stats)",
     )
     # Secrets default to "" and are filled at start-up (socketproof.run.secret_options): a default is
     # shown in the web UI's page source, so one read from the environment would leak to anyone who opens it.
