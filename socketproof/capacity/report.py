@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from checks import parse_threshold
+from common.figures import png_bytes
 from socketproof.capacity.steps import Comparison
 
 CAPACITY_JSON = "capacity.json"
@@ -116,10 +116,7 @@ def plot_png(result: Mapping[str, Any]) -> bytes:
         handles, labels = ax.get_legend_handles_labels()
         more_handles, more_labels = right.get_legend_handles_labels()
         ax.legend(handles + more_handles, labels + more_labels, loc="upper left", fontsize=8)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)
 

@@ -11,12 +11,13 @@ runs' storms one above the other on the same scale (e.g. a policy with and witho
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from common.figures import png_bytes
 
 RECOVERY_PNG = "recovery.png"
 COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32")
@@ -44,10 +45,7 @@ def plot_png(panels: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> bytes
         for ax, (title, disruptions) in zip(axes[:, 0], panels):
             draw(ax, title, disruptions)
         axes[-1, 0].set_xlabel("seconds from the run's start")
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)
 
