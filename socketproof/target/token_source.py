@@ -327,6 +327,9 @@ class UrlTokens:
         finally:
             conn.close()
         self.fetches += 1
+        if 300 <= answer.status < 400:  # the POST body holds a password: never re-sent elsewhere
+            raise TokenSourceError(f"--token-url {self.url} answered HTTP {answer.status} (a redirect, not "
+                                   "followed: the body holds credentials): give the final URL")
         if answer.status != 200:
             raise TokenSourceError(f"--token-url {self.url} answered HTTP {answer.status} for {identity}: check "
                                    "--token-body (or $SOCKETPROOF_TOKEN_BODY)")

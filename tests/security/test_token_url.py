@@ -132,6 +132,6 @@ def test_a_token_url_that_redirects_is_not_followed_and_its_body_never_shown(tmp
     assert elsewhere.posts == [], "the redirect was followed"
     assert run.returncode == 2, run.describe()
     lines = [line for line in run.stderr.splitlines() if f"--token-url {login.url}" in line]
-    assert len(lines) == 1 and "HTTP 302" in lines[0], run.describe()
+    assert len(lines) == 1 and "HTTP 302" in lines[0] and "redirect, not followed" in lines[0], run.describe()
     assert PASSWORD not in run.stdout + run.stderr, "the token body reached the output"
     assert "Traceback" not in run.stderr, run.describe()
