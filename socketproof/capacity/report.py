@@ -2,7 +2,8 @@
 
 The plot puts users on x, the SLO's latency percentiles (left axis) and throughput
 (right axis) on y, draws each latency limit of the SLO as a line and marks the step
-that broke it. Matplotlib runs headless (Agg), so this works on any CI machine.
+that broke it, and each --disrupt as a dash-dotted line at the step that was running when it
+started (socketproof.capacity.markers). Matplotlib runs headless (Agg), so this works on any CI machine.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from socketproof.capacity.steps import Comparison
 CAPACITY_JSON = "capacity.json"
 CAPACITY_PNG = "capacity.png"
 CAPACITY_HTML = "capacity.html"
+DISRUPTION_COLOUR = "#8e24aa"
 
 
 def load_result(path: str | Path) -> dict[str, Any]:
@@ -102,6 +104,7 @@ def plot_png(result: Mapping[str, Any]) -> bytes:
         else:
             ax.set_ylim(0, max(values, default=1.0) * 1.15 or 1.0)
         _mark_steps(ax, result)
+        _mark_disruptions(ax, result)
         if 0 < len(users) <= 20:
             ax.set_xticks(users)
         ax.set_xlabel("concurrent users")
@@ -136,6 +139,24 @@ def _mark_steps(ax: Any, result: Mapping[str, Any]) -> None:
                    label=f"broke at {step['target_users']} users{why}")
 
 
+def _mark_disruptions(ax: Any, result: Mapping[str, Any]) -> None:
+    """A line and its label (`restart @ 15s`) at each placed disruption; the legend says where each
+    one fell, and lists those with no place (never ran, or steps without times) too."""
+    stacked: dict[Any, int] = {}
+    for marker in result.get("disruptions") or []:
+        outcome = f", {marker['result']}" if marker.get("result") and marker.get("users") is not None else ""
+        legend = f"disrupt {marker['label']}: {marker['where']}{outcome}"
+        x = marker.get("users")
+        if x is None:
+            ax.plot([], [], " ", label=legend)
+            continue
+        ax.axvline(x, color=DISRUPTION_COLOUR, linestyle="-.", linewidth=1.4, label=legend)
+        row = stacked[x] = stacked.get(x, -1) + 1
+        ax.text(x, (0.55, 0.25, 0.85)[row % 3], marker["label"], transform=ax.get_xaxis_transform(), rotation=90,
+                color=DISRUPTION_COLOUR, fontsize=8, ha="center", va="center",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5})
+
+
 # -- text ---------------------------------------------------------------------------
 
 
@@ -159,6 +180,8 @@ def progress_line(step: Any, max_steps: int, elapsed: float, remaining: float, s
         line += f" | load generator CPU {step.loadgen_cpu:.0f}%: the limit may be Locust's, try --processes"
     if not step.ramp_complete:
         line += f" | only {step.users} of {step.target_users} users started"
+    if step.excused_failures:
+        line += f" | {step.excused_failures} failed requests excused: during a --disrupt or its reconnect storm"
     return line
 
 
@@ -174,11 +197,12 @@ def summary(result: Mapping[str, Any], paths: Sequence[Path] = (), comparison: C
         fail = 100.0 * step["failures"] / step["requests"] if step["requests"] else 0.0
         conns = "-" if step["connections"] is None else str(step["connections"])
         cells = " ".join(f"{_ms(_value(step, name, key)):>16}" for name, key, _ in series)
-        verdict = "held" if step["held"] else "BROKE"
+        verdict = ("held" if step["held"] else "BROKE") + _excused(step)
         lines.append(
             f"{step['step']:>4} {step['users']:>6} {conns:>6} {step['rps']:>9.1f} {cells} {fail:>7.2f}  {verdict}"
         )
     lines.append(capacity_sentence(result))
+    lines += [f"disrupt {m['label']}: {m['where']}" for m in result.get("disruptions") or []]
     final = result.get("final_checks") or {}
     if final.get("failing") and result.get("broke_at"):
         lines.append(
@@ -190,6 +214,11 @@ def summary(result: Mapping[str, Any], paths: Sequence[Path] = (), comparison: C
     if paths:
         lines.append("Capacity reports: " + ", ".join(str(path) for path in paths))
     return "\n".join(lines)
+
+
+def _excused(step: Mapping[str, Any]) -> str:
+    excused = step.get("excused_failures") or 0
+    return f" ({excused} failures excused: --disrupt)" if excused else ""
 
 
 def capacity_sentence(result: Mapping[str, Any]) -> str:
@@ -250,10 +279,12 @@ def html_page(
     for step in result.get("steps", []):
         colour = "#2e7d32" if step["held"] else "#c62828"
         cells = "".join(f"<td>{_ms(_value(step, name, key))}</td>" for name, key, _ in series)
-        verdict = "held" if step["held"] else "BROKE: " + "; ".join(step["reasons"])
+        verdict = ("held" if step["held"] else "BROKE: " + "; ".join(step["reasons"])) + _excused(step)
         body += (f"<tr><td>{step['step']}</td><td>{step['users']}</td><td>{_fmt(step['connections'])}</td>"
                  f"<td>{step['rps']:.1f}</td>{cells}<td>{step['failures']}/{step['requests']}</td>"
                  f"<td style=\"color:{colour}\">{html.escape(verdict)}</td></tr>")
+    disrupted = "".join(f"<p>disrupt {html.escape(m['label'])}: {html.escape(m['where'])}</p>"
+                        for m in result.get("disruptions") or [])
     gate = ""
     if comparison is not None:
         gate = f"<h2>Against the baseline</h2><pre>{html.escape(comparison_table(comparison, None, tolerance))}</pre>"
@@ -262,7 +293,7 @@ def html_page(
         "<body style=\"font-family:sans-serif;margin:2em\">"
         f"<h1>Socketproof capacity</h1><p>{html.escape(capacity_sentence(result))}</p>"
         f"<p>SLO: {html.escape(', '.join(result.get('slo', [])))}; steps of {result.get('step_users')} users, "
-        f"{result.get('step_time')} s each, up to {result.get('max_users')} users.</p>"
+        f"{result.get('step_time')} s each, up to {result.get('max_users')} users.</p>{disrupted}"
         f"<img alt=\"capacity plot\" src=\"data:image/png;base64,{image}\">"
         "<table border=\"1\" cellpadding=\"6\" style=\"border-collapse:collapse\"><thead><tr>"
         f"<th>Step</th><th>Users</th><th>Connections</th><th>Round trips/s</th>{head}<th>Failed</th><th>Verdict</th>"

@@ -27,7 +27,7 @@ from locust import LoadTestShape
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
 from history import History
-from socketproof.capacity import report
+from socketproof.capacity import markers, report
 from socketproof.capacity import steps as cap
 from socketproof.run.context import RunContext
 from socketproof.verdicts.judge import judge
@@ -89,6 +89,11 @@ class LocustProbe:
             workers = [client.cpu_usage for client in runner.clients.all]
             return float(max(workers)) if workers else None
         return float(runner.current_cpu_usage)
+
+    def excused_failures(self) -> int:
+        """What the run's --disrupt schedule counted so far (the same count that excuses them from the exit code)."""
+        schedule = RunContext.of(self.environment).schedule
+        return int(schedule.failures_during) if schedule is not None else 0
 
 
 class CapacityShape(LoadTestShape):
@@ -174,6 +179,7 @@ class CapacityRun:
         self.finalized = True
         result = cap.build_result(self.options, self.controller.steps, self.controller.finished, self.meta())
         result["final_checks"] = self.final_checks()
+        result["disruptions"] = markers.place(result["steps"], self.checker.disruptions)
         complete = self.controller.finished  # a run cut short proves no regression: no comparison then
         comparison = cap.compare(result, self.baseline, self.options.tolerance) if self.baseline and complete else None
         try:

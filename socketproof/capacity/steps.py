@@ -234,6 +234,15 @@ class StepResult:
     reasons: list[str]
     loadgen_cpu: float | None = None
     ramp_complete: bool = True
+    started_at: float | None = None
+    """Wall clock (like a --disrupt record's times) when the step's ramp began."""
+    measure_started_at: float | None = None
+    """... when its measured window opened (after the ramp and the settle time)."""
+    ended_at: float | None = None
+    """... when it was measured: the next step begins here."""
+    excused_failures: int = 0
+    """Failed requests of the window that came during a --disrupt or its reconnect storm
+    (socketproof.run.disruptions.EXCUSE_AFTER): the drill's cost, left out of the SLO."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -259,6 +268,16 @@ def judge_step(
             reasons.append(f"{expr}: {outcome.get('reason', 'no evidence')}")
     reasons += [f"check {name} FAIL" for name in failed_checks]
     return not reasons, reasons
+
+
+def excuse(stats: dict[str, dict[str, Any]], excused: int) -> dict[str, dict[str, Any]]:
+    """`stats` with `excused` failures taken off the Aggregated row (never below 0), as the run's
+    exit code leaves out what a --disrupt explains. Only the total is known (the schedule counts
+    failures, not their names), so a per-name `NAME:failures<...` still counts them."""
+    total = stats.get("Aggregated")
+    if excused <= 0 or total is None:
+        return stats
+    return {**stats, "Aggregated": {**total, "num_failures": max(0, total["num_failures"] - excused)}}
 
 
 def should_stop(step: StepResult, options: CapacityOptions) -> bool:
@@ -388,6 +407,10 @@ class Probe(Protocol):
 
     def cpu(self) -> float | None: ...
 
+    def excused_failures(self) -> int:
+        """Failed requests so far that a --disrupt explains (cumulative)."""
+        ...
+
 
 class StepController:
     """ramp -> settle -> measure, step after step; `tick()` is LoadTestShape.tick's answer.
@@ -420,6 +443,8 @@ class StepController:
         self.deadline = 0.0
         self.window_start = 0.0
         self.wall_start = 0.0
+        self.step_wall_start = 0.0
+        self.excused_before = 0
         self.before: Snapshot = {}
         self.ramp_complete = True
 
@@ -437,7 +462,7 @@ class StepController:
             return None
         if self.phase == "idle":
             self.started = now
-            self._begin(1, now)
+            self._begin(1, now, self.wall())
         if self.phase == "ramp":
             running = self.probe.users() >= self.target
             if running or now >= self.deadline:
@@ -445,28 +470,31 @@ class StepController:
                 self.phase, self.deadline = "settle", now + self.options.settle
         if self.phase == "settle" and now >= self.deadline:
             self.phase, self.before, self.window_start = "measure", self.probe.snapshot(), now
-            self.wall_start = self.wall()
+            self.wall_start, self.excused_before = self.wall(), self.probe.excused_failures()
         if self.phase == "measure" and now - self.window_start >= self.options.step_time:
-            result = self._measure(now)
+            wall = self.wall()  # one reading: this step ends where the next begins
+            result = self._measure(now, wall)
             self.steps.append(result)
             if self.on_step is not None:
                 self.on_step(result, now - self.started, time_bound(self.options, result.step))
             if should_stop(result, self.options):
                 self.phase = "done"
                 return None
-            self._begin(result.step + 1, now)
+            self._begin(result.step + 1, now, wall)
         return self.target, self.options.spawn_rate
 
-    def _begin(self, step: int, now: float) -> None:
+    def _begin(self, step: int, now: float, wall: float) -> None:
         self.step, self.target = step, step_target(step, self.options)
         self.phase, self.deadline = "ramp", now + self.options.ramp_limit
+        self.step_wall_start = wall
 
-    def _measure(self, now: float) -> StepResult:
+    def _measure(self, now: float, wall: float) -> StepResult:
         seconds, lag = now - self.window_start, self.options.lag
         span = (self.wall_start - lag, self.wall_start + seconds - lag)
         stats = window_stats(self.before, self.probe.snapshot(), seconds, slo_percentiles(self.options.slo), span)
+        excused = max(0, self.probe.excused_failures() - self.excused_before)
         failed = self.probe.failed_checks()
-        held, reasons = judge_step(stats, self.options.slo, failed)
+        held, reasons = judge_step(excuse(stats, excused), self.options.slo, failed)
         total = stats.get("Aggregated", {"num_requests": 0, "num_failures": 0, "rps": 0.0})
         return StepResult(
             step=self.step,
@@ -482,4 +510,8 @@ class StepController:
             reasons=reasons,
             loadgen_cpu=self.probe.cpu(),
             ramp_complete=self.ramp_complete,
+            started_at=self.step_wall_start,
+            measure_started_at=self.wall_start,
+            ended_at=wall,
+            excused_failures=excused,
         )

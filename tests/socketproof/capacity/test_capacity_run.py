@@ -52,3 +52,26 @@ def test_capacity_run_writes_its_reports_and_the_gate_fails_a_slower_build(tmp_p
     assert "REGRESSION: capacity fell from 6 to 0 users" in slow.stdout, slow.describe()
     users_row = next(line for line in slow.stdout.splitlines() if line.startswith("users "))
     assert users_row.split()[:3] == ["users", "6", "0"]
+
+
+def test_a_restart_during_a_step_is_marked_on_the_plot_and_its_failures_do_not_break_the_step(tmp_path: Path) -> None:
+    """`--disrupt 4s:restart` lands in step 1's measured window (0-1 s ramp, 2 s settle, 3 s window):
+    its failed requests (over 1% of the step's, which alone would break it) are the drill's cost,
+    so both steps hold; capacity.json places the restart at step 1, the summary and page say so."""
+    run = run_locust(
+        ["--capacity", *STEPS, "--threshold", "echo:p95<1000", "--disrupt", "4s:restart", *LOAD],
+        tmp_path / "drill", timeout=RUN_LIMIT,
+    )
+    assert run.returncode == 0, run.describe()
+    result = json.loads((run.report_dir / "capacity.json").read_text())
+    first, second = result["steps"]
+    assert first["held"] and second["held"], result["steps"]
+    assert first["failures"] > 0 and first["excused_failures"] == first["failures"], first
+    [marker] = result["disruptions"]
+    assert (marker["label"], marker["step"], marker["users"]) == ("restart @ 4s", 1, 3), marker
+    assert marker["where"] == "step 1, measured window" and marker["result"] == "done", marker
+    assert first["measure_started_at"] <= marker["started_at"] <= first["ended_at"] == second["started_at"]
+    assert (run.report_dir / "capacity.png").read_bytes().startswith(b"\x89PNG")
+    assert "disrupt restart @ 4s: step 1, measured window" in (run.report_dir / "capacity.html").read_text()
+    assert "disrupt restart @ 4s: step 1, measured window" in run.stdout
+    assert "failed requests excused: during a --disrupt" in run.stdout, run.describe()

@@ -150,6 +150,9 @@ class SimulatedServer:
         self.times: dict[int, int] = {}
         self.per_second: dict[int, int] = {}
         self.checks_failing: list[str] = []
+        self.failing_from: float | None = None  # from then on, every 10th request fails ...
+        self.excusing = False  # ... and a --disrupt schedule counts them as its own
+        self.failures = self.excused = 0
         self._ramp_left = 0
 
     def clock(self) -> float:
@@ -161,7 +164,7 @@ class SimulatedServer:
     def snapshot(self) -> cap.Snapshot:
         total = float(sum(ms * n for ms, n in self.times.items()))
         seen = {t: n for t, n in self.per_second.items() if t < self.now - self.report_lag}
-        entry = (self.count, 0, total, dict(self.times), seen)
+        entry = (self.count, self.failures, total, dict(self.times), seen)
         return {"echo": entry, "Aggregated": entry}
 
     def connections(self) -> int:
@@ -172,6 +175,9 @@ class SimulatedServer:
 
     def cpu(self) -> float:
         return 42.0
+
+    def excused_failures(self) -> int:
+        return self.excused
 
     def advance(self, target: int) -> None:
         """One second of load at `target` users."""
@@ -184,6 +190,10 @@ class SimulatedServer:
         latency = int(self.base_ms + self.running * self.ms_per_user)
         self.times[latency] = self.times.get(latency, 0) + 2 * self.running
         self.count += 2 * self.running
+        if self.failing_from is not None and self.now >= self.failing_from:
+            failed = 2 * self.running // 10
+            self.failures += failed
+            self.excused += failed if self.excusing else 0
         self.per_second[int(self.now)] = self.per_second.get(int(self.now), 0) + 2 * self.running
         self.now += 1.0
 
@@ -273,6 +283,34 @@ def test_a_failed_check_breaks_the_step() -> None:
         server.advance(action[0])
     assert [step.held for step in controller.steps] == [True, True, False]
     assert controller.steps[-1].reasons == ["check ordering FAIL"]
+
+
+@pytest.mark.parametrize("excusing", [True, False])
+def test_failures_a_disruption_explains_do_not_break_the_step(excusing: bool) -> None:
+    """10% of requests fail from step 2's window on: the step holds only when the --disrupt schedule
+    counted them as its own; the step records how many it excused and when it ran."""
+    server = SimulatedServer(ms_per_user=0.1)
+    server.failing_from, server.excusing = 1000.0 + 12, excusing
+    controller = cap.StepController(options(max_users=30), server, server.clock, wall=server.clock)
+    drive(controller, server)
+    if not excusing:
+        assert [s.held for s in controller.steps] == [True, False]
+        assert "failures<1%" in controller.steps[1].reasons[0] and controller.steps[1].excused_failures == 0
+        return
+    assert [s.held for s in controller.steps] == [True, True, True]
+    assert [s.excused_failures for s in controller.steps] == [s.failures for s in controller.steps]
+    assert controller.steps[0].failures == 0 and controller.steps[1].failures > 0
+    first, second = controller.steps[:2]
+    assert first.started_at == 1000.0 and first.started_at < first.measure_started_at < first.ended_at  # type: ignore
+    assert second.started_at == first.ended_at  # steps follow each other: every moment belongs to one
+
+
+def test_excuse_takes_failures_off_the_aggregated_row_only() -> None:
+    table = cap.window_stats({}, snap(echo=(100, 5, {5: 100}), Aggregated=(100, 5, {5: 100})), 1.0)
+    excused = cap.excuse(table, 3)
+    assert excused["Aggregated"]["num_failures"] == 2 and excused["echo"]["num_failures"] == 5
+    assert cap.excuse(table, 9)["Aggregated"]["num_failures"] == 0
+    assert cap.excuse(table, 0) is table and table["Aggregated"]["num_failures"] == 5  # not changed in place
 
 
 def test_a_ramp_that_never_completes_is_measured_after_the_ramp_limit() -> None:
