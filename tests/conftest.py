@@ -4,17 +4,25 @@ Locust patches the standard library with gevent when it is imported, and some te
 always imports it, so every test of a full run already runs patched; but by then `ssl` may
 have been imported unpatched (websocket-client, an ASGI test app's anyio), and Locust's own
 SSL context then recurses forever at import. Patching first makes a partial run the same as
-a full one.
+a full one. Under pytest-xdist (`-n`, pyproject.toml) each worker is a session of its own;
+tests/support/xdist_gevent.py keeps execnet's hand-over working under the patch.
 
 `rabbitmq` and `broker` are here so that every broker test (tests/client/adapters/, the STOMP
-and MQTT runs) shares one private broker per session rather than starting one per module.
+and MQTT runs) shares one private broker per session (per xdist worker that runs one) rather
+than starting one per module.
 """
 
 from __future__ import annotations
 
+import os
+
 from gevent import monkey
 
 monkey.patch_all()
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    from tests.support.xdist_gevent import use_os_threads_for_execnet
+
+    use_os_threads_for_execnet()
 
 from collections.abc import Iterator  # noqa: E402  (after the patch, as said above)
 from typing import TYPE_CHECKING  # noqa: E402
