@@ -313,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--upstream must be a ws:// or wss:// URL with a host, got {args.upstream!r}")
     if not 0 <= args.drain <= 30:
         parser.error(f"--drain must be between 0 and 30 seconds, got {args.drain:g}")
+    if not 0 <= args.port <= 65535:  # bind() would raise OverflowError: a traceback, exit 1
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
     gateway = Gateway(args.upstream, args.forget_resume, args.drain)
     if args.forget_resume:
         log.warning("fault switch ON (this gateway is wrong on purpose): forget_resume")

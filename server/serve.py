@@ -126,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 0 <= args.port <= 65535:  # bind() would raise OverflowError: a traceback, exit 1
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
     overrides: dict[str, str] = {}
     for item in args.set:
         name, has_value, value = item.partition("=")

@@ -78,6 +78,13 @@ def test_set_without_value_is_a_usage_error() -> None:
     assert "NAME=VALUE" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(port: str) -> None:
+    result = run_server("--port", port)
+    assert result.returncode == 2
+    assert "--port must be between 0 and 65535" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_port_in_use_exits_2() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
