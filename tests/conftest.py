@@ -15,11 +15,15 @@ than starting one per module.
 from __future__ import annotations
 
 import os
+import sys
 
 from gevent import monkey
 
 monkey.patch_all()
-if os.environ.get("PYTEST_XDIST_WORKER"):
+# An xdist worker is execnet's `python -c` child. PYTEST_XDIST_WORKER alone is not enough: a
+# test that runs pytest again (the README's core-suite command) passes it on to a controller,
+# where execnet's threads are greenlets and OS locks would deadlock them.
+if os.environ.get("PYTEST_XDIST_WORKER") and sys.argv[:1] == ["-c"]:
     from tests.support.xdist_gevent import use_os_threads_for_execnet
 
     use_os_threads_for_execnet()
