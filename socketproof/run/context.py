@@ -43,6 +43,9 @@ class RunContext:
         self.schedule: Any = None
         """socketproof.run.disruptions.Schedule: this run's disruptions, from test_start to test_stop."""
         self._deployment: Deployment | None = None
+        self._warned: list[str] = []
+        """The deployment warnings last said: a headless run prepares at init and again at
+        test_start with the same options, and should say them once."""
         self._state: RunState | None = None
 
     @classmethod
@@ -68,8 +71,10 @@ class RunContext:
         """Build the deployment again now and say its warnings (at init, and at each web UI start)."""
         self._deployment = None
         deployment = self.deployment()
-        for warning in deployment.warnings:
-            log.warning("%s", warning)
+        if deployment.warnings != self._warned:
+            for warning in deployment.warnings:
+                log.warning("%s", warning)
+            self._warned = list(deployment.warnings)
         return deployment
 
     def state(self) -> RunState:
