@@ -135,12 +135,13 @@ def pair_uncertainty(uncertainties: list[float]) -> float:
 
 
 def note(workers: dict[str, dict[str, Any]], unmeasured: list[str], uncertainty_ms: float) -> str:
-    """The console's line on cross-process `deliver`."""
+    """The console's line on cross-process `deliver`. It claims no corrected delivery: the master
+    does not know whether any crossed processes (the default mix picks peers in-process)."""
     if not workers:
         return "deliver across processes left out: no worker's clock offset was measured"
     offsets = ", ".join(f"{name} {figures['offset_ms']:+.1f} ms" for name, figures in workers.items())
-    line = (f"deliver across processes corrected by measured clock offsets, +/- {uncertainty_ms:.1f} ms "
-            f"(offsets {offsets})")
+    line = (f"clock offsets measured ({offsets}): any deliver across processes is corrected by them, "
+            f"+/- {uncertainty_ms:.1f} ms")
     if unmeasured:
         line += f"; left out for {', '.join(unmeasured)} (no offset measured)"
     return line

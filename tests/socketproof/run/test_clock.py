@@ -104,7 +104,7 @@ def test_the_deliver_uncertainty_is_the_worst_pair_of_workers() -> None:
 
 def test_the_console_line_says_corrected_with_the_uncertainty_or_left_out() -> None:
     workers = {"w0": {"offset_ms": 0.02, "uncertainty_ms": 0.3}, "w1": {"offset_ms": 500.1, "uncertainty_ms": 0.4}}
-    assert note(workers, [], 0.7) == ("deliver across processes corrected by measured clock offsets, +/- 0.7 ms "
-                                      "(offsets w0 +0.0 ms, w1 +500.1 ms)")
+    assert note(workers, [], 0.7) == ("clock offsets measured (w0 +0.0 ms, w1 +500.1 ms): any deliver across "
+                                      "processes is corrected by them, +/- 0.7 ms")
     assert note(workers, ["w2"], 0.7).endswith("; left out for w2 (no offset measured)")
     assert note({}, ["w0"], 0.0) == "deliver across processes left out: no worker's clock offset was measured"
