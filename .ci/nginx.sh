@@ -11,39 +11,9 @@ if command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; then
   exit 0
 fi
 
-fail() {
-  echo "ci: $1" >&2
-  if [[ "${CI:-}" == true ]]; then exit 1; fi
-  exit 0
-}
+source "$(dirname "$0")/apt_install.sh"
 
-if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-  fail "no nginx and no apt-get as root to install it: the rolling-restart test will skip"
-fi
-
-# Keep the package's maintainer scripts from starting the service: a policy-rc.d that says
-# 101 ("action forbidden"), ours only if there is none already.
-policy=/usr/sbin/policy-rc.d
-own_policy=false
-if [[ ! -e "$policy" ]]; then
-  printf '#!/bin/sh\n# socketproof .ci/nginx.sh: no service starts during this install\nexit 101\n' >"$policy"
-  chmod 755 "$policy"
-  own_policy=true
-fi
-cleanup() {
-  if [[ "$own_policy" == true ]]; then rm -f "$policy"; fi
-}
-trap cleanup EXIT
-
-started=$SECONDS
-if ! timeout 900 apt-get update -qq; then
-  fail "could not install nginx (apt-get update failed)"
-fi
-if ! DEBIAN_FRONTEND=noninteractive timeout 900 \
-  apt-get install -y -qq --no-install-recommends nginx >/dev/null; then
-  fail "could not install nginx (apt-get install nginx failed)"
-fi
-echo "ci: installed nginx in $((SECONDS - started)) s"
+apt_install_quietly nginx "the rolling-restart test will skip"
 
 # Had something started it all the same (systemd running, or no policy honoured): stop it and
 # keep it from starting at boot. Debian's service runs from /run/nginx.pid; ours never do.

@@ -11,43 +11,13 @@ if command -v rabbitmq-server >/dev/null 2>&1 || [[ -x /usr/lib/rabbitmq/bin/rab
   exit 0
 fi
 
-fail() {
-  echo "ci: $1" >&2
-  if [[ "${CI:-}" == true ]]; then exit 1; fi
-  exit 0
-}
-
-if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-  fail "no rabbitmq-server and no apt-get as root to install it: the RabbitMQ tests will skip"
-fi
-
-# Keep the package's maintainer scripts from starting the service (and epmd with it): a
-# policy-rc.d that says 101 ("action forbidden"), ours only if there is none already.
-policy=/usr/sbin/policy-rc.d
-own_policy=false
-if [[ ! -e "$policy" ]]; then
-  printf '#!/bin/sh\n# socketproof .ci/rabbitmq.sh: no service starts during this install\nexit 101\n' >"$policy"
-  chmod 755 "$policy"
-  own_policy=true
-fi
-cleanup() {
-  if [[ "$own_policy" == true ]]; then rm -f "$policy"; fi
-}
-trap cleanup EXIT
+source "$(dirname "$0")/apt_install.sh"
 
 had_erlang=false
 had_epmd=false
 if command -v epmd >/dev/null 2>&1 && timeout 10 epmd -names >/dev/null 2>&1; then had_epmd=true; fi
 if command -v epmd >/dev/null 2>&1 || [[ -d /usr/lib/erlang ]]; then had_erlang=true; fi
-started=$SECONDS
-if ! timeout 900 apt-get update -qq; then
-  fail "could not install rabbitmq-server (apt-get update failed)"
-fi
-if ! DEBIAN_FRONTEND=noninteractive timeout 900 \
-  apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null; then
-  fail "could not install rabbitmq-server (apt-get install rabbitmq-server failed)"
-fi
-echo "ci: installed rabbitmq-server in $((SECONDS - started)) s"
+apt_install_quietly rabbitmq-server "the RabbitMQ tests will skip"
 
 # Had something started it all the same (systemd running, or no policy honoured): stop it
 # and keep it from starting at boot; the tests' brokers are their own nodes. Never ask the

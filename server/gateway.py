@@ -27,7 +27,6 @@ if __name__ == "__main__":  # gevent first, before anything imports ssl or socke
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
-import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import urllib.parse  # noqa: E402
@@ -45,7 +44,7 @@ from wsproto.events import BytesMessage  # noqa: E402
 
 from server.app import UPGRADED_KEY  # noqa: E402
 from server.core import CLOSE_GOING_AWAY, CLOSE_NORMAL  # noqa: E402
-from server.serve import LISTEN_BACKLOG, ClosingHandler  # noqa: E402
+from server.serve import serve_until_signal, start_listening  # noqa: E402
 from server.transport import Link, WebSocketServer  # noqa: E402
 
 log = logging.getLogger("socketproof.gateway")
@@ -318,20 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     gateway = Gateway(args.upstream, args.forget_resume, args.drain)
     if args.forget_resume:
         log.warning("fault switch ON (this gateway is wrong on purpose): forget_resume")
-    try:
-        server = WSGIServer((args.host, args.port), gateway.create_app(), handler_class=ClosingHandler, log=None,
-                            backlog=LISTEN_BACKLOG)
-        server.start()
-    except OSError as error:
-        print(f"{PROG}: error: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+    server = start_listening(PROG, args.host, args.port, gateway.create_app())
+    if server is None:
         return 2
-    stop = gevent.event.Event()
-    gevent.signal_handler(signal.SIGTERM, stop.set)
-    gevent.signal_handler(signal.SIGINT, stop.set)
-    host, port = server.address[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"Socketproof gateway to {args.upstream} listening on ws://{shown}:{port}/ws", flush=True)
-    stop.wait()
+    serve_until_signal(server, f"Socketproof gateway to {args.upstream}")
     gateway.shutdown(server)
     return 0
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import gevent
 import gevent.event
@@ -122,6 +123,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def start_listening(prog: str, host: str, port: int, app: Any,
+                    handshake_timeout: float = HANDSHAKE_TIMEOUT) -> WSGIServer | None:
+    """A started WSGIServer for `app` (the reference server's or the gateway's), or None after
+    one `PROG: error: cannot listen on ...` line."""
+    try:
+        server = WSGIServer((host, port), app, handler_class=ClosingHandler, log=None, backlog=LISTEN_BACKLOG)
+        server.handshake_timeout = handshake_timeout
+        server.start()
+    except OSError as error:
+        print(f"{prog}: error: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
+        return None
+    return server
+
+
+def serve_until_signal(server: WSGIServer, name: str) -> None:
+    """Print the ready line (`NAME listening on ws://host:port/ws`) and wait for SIGTERM or SIGINT.
+
+    The handlers go first: a signal sent as soon as the line is read must stop the process
+    cleanly (exit 0), not raise KeyboardInterrupt."""
+    stop = gevent.event.Event()
+    gevent.signal_handler(signal.SIGTERM, stop.set)
+    gevent.signal_handler(signal.SIGINT, stop.set)
+    host, port = server.address[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"{name} listening on ws://{shown}:{port}/ws", flush=True)
+    stop.wait()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -145,23 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem[1], file=sys.stderr, flush=True)
         if problem[0]:
             return 2
-    try:
-        server = WSGIServer((args.host, args.port), app, handler_class=ClosingHandler, log=None,
-                            backlog=LISTEN_BACKLOG)
-        server.handshake_timeout = app.extensions["socketproof"].settings.handshake_timeout
-        server.start()
-    except OSError as error:
-        print(f"python -m server: error: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+    server = start_listening("python -m server", args.host, args.port, app,
+                             app.extensions["socketproof"].settings.handshake_timeout)
+    if server is None:
         return 2
-    # Signal handlers before the ready line: a SIGINT/SIGTERM sent as soon as the line
-    # is read must stop the server cleanly (exit 0), not raise KeyboardInterrupt.
-    stop = gevent.event.Event()
-    gevent.signal_handler(signal.SIGTERM, stop.set)
-    gevent.signal_handler(signal.SIGINT, stop.set)
-    host, port = server.address[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"Socketproof reference server listening on ws://{shown}:{port}/ws", flush=True)
-    stop.wait()
+    serve_until_signal(server, "Socketproof reference server")
     app.extensions["socketproof"].transport.close_all()
     server.stop(timeout=2)
     return 0

@@ -6,10 +6,8 @@ token body nor the endpoint's answer reaches the output. Whole `locust --headles
 
 from __future__ import annotations
 
-import http.server
 import json
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -39,41 +37,12 @@ class Login(JsonEndpoint):
         super().__init__(answer)
 
 
-class Redirector:
+class Redirector(JsonEndpoint):
     """Answers every POST with 302 to `location`, echoing the request's body (the password) in its
-    own body, as a hostile or misconfigured endpoint might; `posts` counts what came."""
+    own body, as a hostile or misconfigured endpoint might."""
 
     def __init__(self, location: str) -> None:
-        self.posts = 0
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                owner.posts += 1
-                echoed = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(302)
-                self.send_header("Location", location)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(echoed)))
-                self.end_headers()
-                self.wfile.write(echoed)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/login"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-
-    def __enter__(self) -> Redirector:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-        assert not self.thread.is_alive()
+        super().__init__(lambda _path, body: (302, body, {"Location": location}))
 
 
 def loopback_hostname() -> str:
@@ -128,7 +97,7 @@ def test_a_token_url_that_redirects_is_not_followed_and_its_body_never_shown(tmp
         with Redirector(elsewhere.url) as login:
             run = run_locust(["--host", server.ws_url.rsplit("/", 1)[0], "--token-url", login.url, "-u", "1",
                               "-t", "3s"], tmp_path / "reports", env={"SOCKETPROOF_TOKEN_BODY": BODY})
-    assert login.posts == 1, login.posts  # the pre-flight asked once and did not retry
+    assert len(login.posts) == 1, login.posts  # the pre-flight asked once and did not retry
     assert elsewhere.posts == [], "the redirect was followed"
     assert run.returncode == 2, run.describe()
     lines = [line for line in run.stderr.splitlines() if f"--token-url {login.url}" in line]

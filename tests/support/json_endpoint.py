@@ -1,6 +1,7 @@
 """A JSON HTTP endpoint on 127.0.0.1 (port 0) for tests: a login endpoint, a backend API.
 
-`answer(path, body) -> (status, json_or_None)` decides each POST; `posts` keeps what came.
+`answer(path, body) -> (status, json_or_None)` decides each POST, or `(status, json_or_None,
+headers)` to add headers (a redirect's Location); `posts` keeps what came.
 Started and stopped as a context manager, its thread checked gone.
 """
 
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-Answer = Callable[[str, Any], tuple[int, Any]]
+Answer = Callable[[str, Any], "tuple[int, Any] | tuple[int, Any, dict[str, str]]"]
 
 
 class JsonEndpoint:
@@ -25,9 +26,11 @@ class JsonEndpoint:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 body = json.loads(raw) if raw else {}
                 owner.posts.append((self.path, body))
-                status, reply = answer(self.path, body)
+                status, reply, *extra = answer(self.path, body)
                 data = json.dumps(reply).encode() if reply is not None else b""
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
