@@ -218,7 +218,10 @@ class RabbitMQ:
         """Poll `metric_connections()` (one local GET, ~5 ms) until it is `count`; the last count seen."""
         deadline = time.monotonic() + timeout
         while True:
-            seen = self.metric_connections()
+            try:
+                seen = self.metric_connections()
+            except server_count.CountError as error:  # the broker stopped answering: say why, from its log
+                raise BrokerError(f"{error} ({self.broker.process_state()})\n{self.log(40)}") from None
             if seen == count or time.monotonic() > deadline:
                 return seen
             time.sleep(0.05)
@@ -362,6 +365,16 @@ class Broker:
             raise BrokerError(f"rabbitmqctl {' '.join(args)} exited with {result.returncode}: "
                               f"{(result.stderr or result.stdout).decode(errors='replace').strip()[-2000:]}")
         return result.stdout.decode(errors="replace")
+
+    def process_state(self) -> str:
+        """`rabbitmq-server exited with N`, or `... still running (pid P)`: for a broker that stopped answering."""
+        server = self.server
+        if server is None:
+            return "rabbitmq-server stopped by the fixture"
+        code = server.poll()
+        if code is not None:
+            return f"rabbitmq-server exited with {code}"
+        return f"rabbitmq-server still running (pid {server.pid})"
 
     def log_tail(self, lines: int = 60) -> str:
         texts = []
